@@ -1,0 +1,14 @@
+"""
+ctapipe_sst1m: the SST-1M analysis chain as a ctapipe plugin.
+
+Importing the package registers every SST-1M component with ctapipe, so that
+they can be selected by name (``ImageProcessor.image_cleaner_type: ImageCleanerSST``)
+in any ctapipe tool. ctapipe imports it through the ``ctapipe_io`` entry point.
+"""
+
+from .components.cleaning import ImageCleanerSST
+from .components.r0_r1 import SST1MR0Corrections
+from .io.event_source import SST1MEventSource
+from .version import __version__
+
+__all__ = ["SST1MEventSource", "SST1MR0Corrections", "ImageCleanerSST", "__version__"]

@@ -1,0 +1,1 @@
+"""Physics components: calibration, cleaning. No file formats, no command line."""

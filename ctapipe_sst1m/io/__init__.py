@@ -1,0 +1,1 @@
+"""Everything that touches a file format: raw DigiCam data, instrument, calibration files."""
