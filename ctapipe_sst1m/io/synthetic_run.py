@@ -1,0 +1,190 @@
+"""
+Synthetic DigiCam raw runs: noise, interleaved pedestals and simple shower images.
+
+These files exercise the raw-data path (event source, time handling, several
+files per run, White Rabbit times, SWAT numbers, TARGET) where the real example
+files lack features. The images are 2D Gaussians, not air showers.
+"""
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from astropy.time import Time
+
+from .instrument import N_PIXELS, N_SAMPLES, digicam_geometry, reference_pulse_shape
+from .zfits_writer import DigiCamZFitsWriter
+
+__all__ = ["SyntheticRun", "write_synthetic_run", "synthetic_pixel_indices"]
+
+NS_PER_S = 1_000_000_000
+SAMPLE_NS = 4.0
+
+
+def synthetic_pixel_indices(seed=1296):
+    """A fixed permutation of the software pixel ids, standing in for the readout order."""
+    return np.random.default_rng(seed).permutation(N_PIXELS).astype(np.uint16)
+
+
+@dataclass
+class SyntheticRun:
+    """Parameters of a synthetic raw run of one telescope."""
+
+    #: telescope id written in the files (21, 22)
+    tel_id: int = 21
+    #: night date YYYYMMDD and run number, for the file names
+    date: str = "20240304"
+    run: int = 12
+    n_events: int = 100
+    #: number of files the run is split into
+    n_files: int = 1
+    #: every n-th event is an interleaved pedestal (camera event_type 8)
+    pedestal_interval: int = 10
+    #: mean trigger rate in Hz (exponential time gaps)
+    rate_hz: float = 200.0
+    #: camera clock of the first event, ns since 1970-01-01 (TAI)
+    start_time_ns: int = 1_709_590_000 * NS_PER_S
+    #: offset of the White Rabbit time relative to the camera clock (ns); None: no WR column
+    white_rabbit_offset_ns: int | None = 0
+    #: first SWAT array event number; None: no arrayEvtNum column
+    first_array_event_number: int | None = 1_000_000
+    #: TARGET keyword; None: not written
+    target: str | None = "Crab_W1,83.6331,22.0145"
+    #: dc to p.e. of the synthetic camera (ADC x samples per p.e.)
+    dc_to_pe: float = 26.8
+    #: baseline (ADC) and its spread between pixels
+    baseline_adc: float = 330.0
+    #: NSB + electronic noise per sample (ADC)
+    noise_adc: float = 6.0
+    #: baselines stored as 16 x ADC (current firmware) or plain ADC (2017)
+    baseline_divisor: int = 16
+    seed: int = 0
+
+    def file_paths(self, directory):
+        """Paths of the files of the run: SST1M{1,2}_YYYYMMDD_NNNN[_SSS].fits.fz."""
+        base = f"SST1M{self.tel_id - 20}_{self.date}_{self.run:04d}"
+        if self.n_files == 1:
+            return [Path(directory) / f"{base}.fits.fz"]
+        return [Path(directory) / f"{base}_{i:03d}.fits.fz" for i in range(self.n_files)]
+
+
+class _ImageModel:
+    """Gaussian images with a time gradient on the DigiCam camera."""
+
+    def __init__(self, rng, dc_to_pe):
+        geom = digicam_geometry()
+        self.x = geom.pix_x.to_value("m")
+        self.y = geom.pix_y.to_value("m")
+        self.rng = rng
+        self.dc_to_pe = dc_to_pe
+        # pulse on the 4 ns grid, normalised so that its samples sum to 1
+        fine_t = np.arange(0, N_SAMPLES * SAMPLE_NS, 0.1)
+        self._fine_t = fine_t
+        self._pulse = reference_pulse_shape(fine_t)
+
+    def pulse_samples(self, peak_ns):
+        """Pulse samples per pixel (n_pixels, n_samples), each summing to 1."""
+        sample_times = np.arange(N_SAMPLES) * SAMPLE_NS
+        shifted = sample_times[np.newaxis, :] - (peak_ns[:, np.newaxis] - 27.5)
+        pulses = np.interp(shifted, self._fine_t, self._pulse, left=0.0, right=0.0)
+        return pulses / pulses.sum(axis=1, keepdims=True)
+
+    def adc(self):
+        """ADC signal of a random image, (n_pixels, n_samples) float."""
+        rng = self.rng
+        intensity = 10 ** rng.uniform(2, 3.3)
+        cog = rng.uniform(-0.25, 0.25, 2)
+        psi = rng.uniform(0, np.pi)
+        length, width = rng.uniform(0.03, 0.07), rng.uniform(0.01, 0.025)
+        dx, dy = self.x - cog[0], self.y - cog[1]
+        along = dx * np.cos(psi) + dy * np.sin(psi)
+        across = -dx * np.sin(psi) + dy * np.cos(psi)
+        density = np.exp(-0.5 * ((along / length) ** 2 + (across / width) ** 2))
+        n_pe = rng.poisson(intensity * density / density.sum())
+        peak_ns = 40.0 + 100.0 * along  # 1 ns per cm along the axis
+        return n_pe[:, np.newaxis] * self.dc_to_pe * self.pulse_samples(peak_ns)
+
+
+def _file_creation_date(clock_ns):
+    """DATE keyword (UTC) of a file whose first event has this TAI camera clock: 1 s later."""
+    first = Time(clock_ns // NS_PER_S + 1, format="unix_tai").utc
+    return first.strftime("%Y-%m-%dT%H:%M:%S")
+
+
+def write_synthetic_run(directory, run=None):
+    """
+    Write a synthetic raw run and return its file paths and event truth.
+
+    Parameters
+    ----------
+    directory : str or Path
+        Output directory.
+    run : SyntheticRun
+        Run parameters (defaults if None).
+
+    Returns
+    -------
+    paths : list of Path
+    truth : dict of numpy.ndarray
+        Per event in time order: ``event_number``, ``array_event_number``,
+        ``camera_event_type``, ``clock_ns``, ``white_rabbit_ns``.
+    """
+    run = run or SyntheticRun()
+    rng = np.random.default_rng(run.seed)
+    images = _ImageModel(rng, run.dc_to_pe)
+    pixel_indices = synthetic_pixel_indices()
+    pixel_baseline = run.baseline_adc + rng.normal(0, 10, N_PIXELS)
+
+    gaps = rng.exponential(NS_PER_S / run.rate_hz, run.n_events).astype(np.int64) + 4
+    clock_ns = run.start_time_ns + np.cumsum(gaps) // 4 * 4
+    event_type = np.where(np.arange(run.n_events) % run.pedestal_interval == run.pedestal_interval - 1, 8, 1)
+    event_number = 1 + np.arange(run.n_events)
+    truth = {
+        "event_number": event_number,
+        "camera_event_type": event_type,
+        "clock_ns": clock_ns,
+        "array_event_number": (
+            run.first_array_event_number + np.arange(run.n_events)
+            if run.first_array_event_number is not None
+            else np.full(run.n_events, -1)
+        ),
+        "white_rabbit_ns": (
+            clock_ns + run.white_rabbit_offset_ns
+            if run.white_rabbit_offset_ns is not None
+            else np.full(run.n_events, -1)
+        ),
+    }
+
+    paths = run.file_paths(directory)
+    Path(directory).mkdir(parents=True, exist_ok=True)
+    bounds = np.linspace(0, run.n_events, run.n_files + 1).astype(int)
+    header = {"DATE": _file_creation_date(clock_ns[0])}
+    if run.target is not None:
+        header["TARGET"] = run.target
+    for path, start, stop in zip(paths, bounds[:-1], bounds[1:]):
+        with DigiCamZFitsWriter(path, header=header) as writer:
+            for i in range(start, stop):
+                signal = pixel_baseline[:, np.newaxis] + rng.normal(0, run.noise_adc, (N_PIXELS, N_SAMPLES))
+                if event_type[i] != 8:
+                    signal += images.adc()
+                samples = np.clip(np.rint(signal), 0, 4095).astype(np.int16)
+                baselines = np.rint(pixel_baseline * run.baseline_divisor).astype(np.int16)
+                optional = {}
+                if run.first_array_event_number is not None:
+                    optional["array_event_number"] = int(truth["array_event_number"][i])
+                if run.white_rabbit_offset_ns is not None:
+                    wr = int(truth["white_rabbit_ns"][i])
+                    optional["trig_time_sec"] = wr // NS_PER_S
+                    optional["trig_time_nanosec"] = wr % NS_PER_S
+                writer.write_event(
+                    telescope_id=run.tel_id,
+                    event_number=int(event_number[i]),
+                    samples=samples[pixel_indices],
+                    pixel_indices=pixel_indices,
+                    baselines=baselines[pixel_indices],
+                    local_time_sec=int(clock_ns[i] // NS_PER_S),
+                    local_time_nanosec=int(clock_ns[i] % NS_PER_S),
+                    event_type=int(event_type[i]),
+                    **optional,
+                )
+    return paths, truth
