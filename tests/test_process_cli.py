@@ -1,0 +1,123 @@
+"""Stock ctapipe-process on SST-1M raw data, driven through its command line."""
+
+import numpy as np
+import pytest
+from ctapipe.io import TableLoader, read_table
+
+from conftest import run_cli
+
+
+def process(input_path, output, config, *extra):
+    return run_cli(
+        "ctapipe-process", "--input", input_path, "--output", output, "--config", config, *extra
+    )
+
+
+@pytest.fixture(scope="module")
+def dl1_2018(raw_2018, data_config, tmp_path_factory):
+    output = tmp_path_factory.mktemp("dl1") / "x.h5"
+    result = process(raw_2018, output, data_config)
+    assert result.returncode == 0, result.stderr
+    return output
+
+
+def test_2018_shower_events(dl1_2018):
+    parameters = read_table(dl1_2018, "/dl1/event/telescope/parameters/tel_022")
+    trigger = read_table(dl1_2018, "/dl1/event/subarray/trigger")
+    # 32 events, of which 2 interleaved pedestals (event numbers 1027892 and 1027909)
+    assert len(parameters) == 30 and len(trigger) == 30
+    assert 1027892 not in parameters["event_id"] and 1027909 not in parameters["event_id"]
+    assert np.all(trigger["event_type"] == 32)
+    images = read_table(dl1_2018, "/dl1/event/telescope/images/tel_022")
+    # high night-sky background: a few p.e. per pixel on average, faint showers
+    assert 1 < np.mean(images["image"]) < 6
+    assert np.all(np.isfinite(images["peak_time"]))
+    # nanosecond times reach the file (quarter-ns TAI high-resolution columns)
+    tel_trigger = read_table(dl1_2018, "/dl1/event/telescope/trigger")
+    assert np.all(np.diff(tel_trigger["time"].unix_tai) > 0)
+
+
+def test_table_loader(dl1_2018):
+    with TableLoader(dl1_2018) as loader:
+        events = loader.read_telescope_events([22], dl1_parameters=True, pointing=False)
+    assert len(events) == 30
+
+
+def test_2017_hillas_parameters(raw_2017, data_config, tmp_path):
+    output = tmp_path / "dl1_2017.h5"
+    result = process(raw_2017, output, data_config)
+    assert result.returncode == 0, result.stderr
+    parameters = read_table(output, "/dl1/event/telescope/parameters/tel_021")
+    good = parameters["camera_frame_hillas_intensity"] > 100
+    # bright showers of the 2017 camera survive cleaning with plausible shapes
+    assert np.count_nonzero(good) > 20
+    p = parameters[good]
+    assert np.all(p["camera_frame_hillas_width"] <= p["camera_frame_hillas_length"])
+    assert np.all(p["camera_frame_hillas_length"].quantity.to_value("m") < 0.5)
+    assert np.all(p["morphology_n_pixels"] >= 3)
+    assert np.all(np.hypot(p["camera_frame_hillas_x"], p["camera_frame_hillas_y"]).quantity.to_value("m") < 0.55)
+
+
+def test_options_on_command_line(raw_2018, data_config, shared_dir, tmp_path):
+    calibration = shared_dir / "reference/calibration/averaged_calib_param_v2_2023_2024_tel2.h5"
+    output = tmp_path / "x.h5"
+    result = process(
+        raw_2018, output, data_config,
+        f"--SST1MEventSource.calibration_path={calibration}",
+        "--SST1MEventSource.pointing_ra_deg=83.6331",
+        "--SST1MEventSource.pointing_dec_deg=22.0145",
+        "--SST1MEventSource.obs_id=201808220001",
+    )
+    assert result.returncode == 0, result.stderr
+    ob = read_table(output, "/configuration/observation/observation_block")
+    assert ob["obs_id"][0] == 201808220001
+    assert ob["subarray_pointing_lon"].quantity[0].to_value("deg") == pytest.approx(83.6331)
+
+
+def test_other_fits_file_refused(other_zfits, data_config, tmp_path):
+    output = tmp_path / "out.h5"
+    result = process(other_zfits, output, data_config)
+    assert result.returncode != 0
+    assert other_zfits.name in result.stderr
+    assert not output.exists()
+
+
+def test_empty_file_refused(data_config, tmp_path):
+    empty = tmp_path / "SST1M1_20240304_0001.fits.fz"
+    empty.touch()
+    output = tmp_path / "out.h5"
+    result = process(empty, output, data_config)
+    assert result.returncode != 0
+    assert f"{empty}: empty file" in result.stderr
+    assert not output.exists()
+
+
+def test_truncated_file_refused(raw_2018, data_config, tmp_path):
+    truncated = tmp_path / "SST1M2_20180822_0001.fits.fz"
+    truncated.write_bytes(raw_2018.read_bytes()[:500_000])
+    output = tmp_path / "out.h5"
+    result = process(truncated, output, data_config)
+    assert result.returncode != 0
+    assert f"{truncated}: truncated file" in result.stderr
+    assert not output.exists()
+
+
+def test_corrupt_file_refused(raw_2018, data_config, tmp_path):
+    data = bytearray(raw_2018.read_bytes())
+    # scramble compressed event data in the middle of the heap
+    middle = len(data) // 2
+    data[middle : middle + 20_000] = bytes(20_000)
+    corrupt = tmp_path / "SST1M2_20180822_0001.fits.fz"
+    corrupt.write_bytes(bytes(data))
+    output = tmp_path / "out.h5"
+    result = process(corrupt, output, data_config)
+    assert result.returncode != 0
+    assert str(corrupt) in result.stderr
+    assert not output.exists()
+
+
+def test_quickstart(tmp_path):
+    result = run_cli("sst1m-quickstart", tmp_path / "analysis")
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path / "analysis/sst1m.yaml").is_file()
+    assert (tmp_path / "analysis/sst1m_mc.yaml").is_file()
