@@ -15,10 +15,11 @@ each with the default configuration (images + parameters) and with
 Events/s exclude the start-up (imports, numba cache loading, instrument and
 component set-up): the same command is run with ``--max-events n0`` and with
 all events, and ``rate = (N - n0) / (t_N - t_n0)`` with the best (shortest)
-wall time of ``--repeat`` repetitions of each. The start-up time is the wall
-time extrapolated to zero events, ``t_n0 - n0 / rate``. Peak memory is the
-maximum resident set size of the child process (``os.wait4`` resource usage
-of that child only), the largest over the repetitions of the full run.
+wall time of ``--repeat`` repetitions of each (one more for short inputs). The
+start-up time is the wall time extrapolated to zero events,
+``t_n0 - n0 / rate``. Peak memory is the maximum resident set size of the child
+process (``os.wait4`` resource usage of that child only), the largest over the
+repetitions of the full run.
 
 For reference, the decoding floor is measured in this process: plain
 protozfits iteration over the synthetic run, and iteration of
@@ -135,7 +136,8 @@ def config_path():
     -------
     pathlib.Path
     """
-    return Path(str(importlib.resources.files("ctapipe_sst1m") / "resources" / "sst1m.yaml"))
+    resources = importlib.resources.files("ctapipe_sst1m") / "resources"
+    return Path(str(resources / "sst1m.yaml"))
 
 
 def real_files():
@@ -203,7 +205,8 @@ def write_synthetic(directory, n_events):
     from ctapipe_sst1m.io.synthetic_run import SyntheticRun, write_synthetic_run
 
     directory.mkdir(parents=True, exist_ok=True)
-    paths, _ = write_synthetic_run(directory, SyntheticRun(n_events=n_events, n_files=1, seed=1))
+    run = SyntheticRun(n_events=n_events, n_files=1, seed=1)
+    paths, _ = write_synthetic_run(directory, run)
     return paths[0]
 
 
@@ -230,13 +233,17 @@ def run_and_measure(command, cwd, log_path):
     """
     with open(log_path, "wb") as log:
         start = time.perf_counter()
-        process = subprocess.Popen(command, cwd=cwd, stdout=log, stderr=subprocess.STDOUT)
+        process = subprocess.Popen(
+            command, cwd=cwd, stdout=log, stderr=subprocess.STDOUT
+        )
         _, status, usage = os.wait4(process.pid, 0)
         wall = time.perf_counter() - start
     process.returncode = os.waitstatus_to_exitcode(status)
     if process.returncode != 0:
         tail = Path(log_path).read_text(errors="replace")[-3000:]
-        raise RuntimeError(f"{' '.join(command)} failed ({process.returncode}):\n{tail}")
+        raise RuntimeError(
+            f"{' '.join(command)} failed ({process.returncode}):\n{tail}"
+        )
     # ru_maxrss is in kB on Linux
     return RunResult(wall_s=wall, peak_rss_mb=usage.ru_maxrss / 1024)
 
@@ -307,8 +314,8 @@ def measure_process(input_path, n_events, variant, workdir, n0, repeat):
     -------
     Measurement
     """
-    tag = f"{input_path.name.removesuffix('.fits.fz')}_{n_events}_{variant.replace(' ', '_')}"
-    tag = tag.replace("+", "_")
+    stem = input_path.name.removesuffix(".fits.fz")
+    tag = f"{stem}_{n_events}_{variant.replace(' ', '_').replace('+', '_')}"
     output = workdir / f"{tag}.dl1.h5"
     extra = VARIANTS[variant]
     n0 = min(n0, n_events - 1)
@@ -321,7 +328,10 @@ def measure_process(input_path, n_events, variant, workdir, n0, repeat):
         repeat,
     )
     t_full, peak = best_run(
-        process_command(input_path, output, extra), workdir, workdir / f"{tag}.log", repeat
+        process_command(input_path, output, extra),
+        workdir,
+        workdir / f"{tag}.log",
+        repeat,
     )
     span = t_full - t0
     rate = (n_events - n0) / span if span > 0 else float("nan")
@@ -380,12 +390,13 @@ def measure_protozfits(path, repeat):
             elapsed = time.perf_counter() - opened
         if n / elapsed > best_rate:
             best_rate, best_open = n / elapsed, opened - start
-    return Measurement(path.name, n, "protozfits iteration (in-process)", best_rate, best_open, None)
+    variant = "protozfits iteration (in-process)"
+    return Measurement(path.name, n, variant, best_rate, best_open, None)
 
 
 def measure_event_source(path, repeat):
     """
-    Iteration of SST1MEventSource (decoding, R0 -> R1, pointing), excluding construction.
+    SST1MEventSource iteration (decoding, R0 -> R1, pointing), excluding construction.
 
     Parameters
     ----------
@@ -410,7 +421,8 @@ def measure_event_source(path, repeat):
         source.close()
         if n / elapsed > best_rate:
             best_rate, best_setup = n / elapsed, constructed - start
-    return Measurement(path.name, n, "SST1MEventSource (in-process)", best_rate, best_setup, None)
+    variant = "SST1MEventSource (in-process)"
+    return Measurement(path.name, n, variant, best_rate, best_setup, None)
 
 
 def format_table(rows):
@@ -515,7 +527,7 @@ def run_benchmark(workdir, n_events, n_events_small, n0, repeat):
     for path, n in inputs:
         for variant in VARIANTS:
             rows.append(measure_process(path, n, variant, workdir, n0, repeat))
-            print(f"  done: {path.name} ({n} events), {variant}", file=sys.stderr, flush=True)
+            print(f"  done: {path.name} ({n} events), {variant}", file=sys.stderr)
 
     large = inputs[-1][0]
     rows.append(measure_protozfits(large, repeat))
@@ -527,26 +539,27 @@ def main(argv=None):
     """Entry point: run the benchmark and print the table."""
     args = parse_args(argv)
     start = time.perf_counter()
+    sizes = (args.n_events, args.n_events_small, args.n0, args.repeat)
     if args.workdir is None:
         with tempfile.TemporaryDirectory(prefix="sst1m_r0_dl1_") as tmp:
-            rows = run_benchmark(Path(tmp), args.n_events, args.n_events_small, args.n0, args.repeat)
+            rows = run_benchmark(Path(tmp), *sizes)
     else:
         args.workdir.mkdir(parents=True, exist_ok=True)
-        rows = run_benchmark(
-            args.workdir.resolve(), args.n_events, args.n_events_small, args.n0, args.repeat
-        )
+        rows = run_benchmark(args.workdir.resolve(), *sizes)
 
     print(environment_line())
     print(f"ctapipe-process --config {config_path()}")
     print(
         f"events/s exclude start-up: (N - {args.n0}) / (t_N - t_{args.n0}),"
-        f" best of {args.repeat}; start-up = wall time extrapolated to 0 events"
+        f" best of {args.repeat} ({args.repeat + 1} below {SHORT_INPUT} events);"
+        " start-up = wall time extrapolated to 0 events"
     )
     print()
     print(format_table(rows))
     if not all(r.precise for r in rows):
         print(
-            f"* t_N - t_n0 < {MIN_SPAN_S} s: rate dominated by start-up jitter, indicative only"
+            f"* t_N - t_n0 < {MIN_SPAN_S} s: rate dominated by start-up jitter,"
+            " indicative only"
         )
     print()
     for line in memory_growth_lines(rows, args.n_events_small, args.n_events):

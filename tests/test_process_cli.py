@@ -121,3 +121,37 @@ def test_quickstart(tmp_path):
     assert result.returncode == 0, result.stderr
     assert (tmp_path / "analysis/sst1m.yaml").is_file()
     assert (tmp_path / "analysis/sst1m_mc.yaml").is_file()
+
+
+def test_sst1m_process_writes_pointing(tmp_path, data_config):
+    from ctapipe_sst1m.io.synthetic_run import SyntheticRun, write_synthetic_run
+
+    paths, truth = write_synthetic_run(tmp_path, SyntheticRun(tel_id=21, n_events=40, seed=5))
+    output = tmp_path / "dl1.h5"
+    result = run_cli("sst1m-process", "--input", paths[0], "--output", output, "--config", data_config)
+    assert result.returncode == 0, result.stderr
+    assert not (tmp_path / "dl1.h5.part").exists()
+    with TableLoader(output) as loader:
+        events = loader.read_telescope_events([21], dl1_parameters=True, pointing=True)
+    n_showers = np.count_nonzero(truth["camera_event_type"] != 8)
+    assert len(events) == n_showers
+    assert np.all(np.isfinite(events["telescope_pointing_altitude"]))
+    ob = read_table(output, "/configuration/observation/observation_block")
+    assert ob["obs_id"][0] == 202403040012
+
+
+def test_sst1m_process_no_partial_output(tmp_path, data_config):
+    """Data corrupt in the last tile: non-zero exit, no output, no .part file."""
+    from ctapipe_sst1m.io.synthetic_run import SyntheticRun, write_synthetic_run
+
+    paths, _ = write_synthetic_run(tmp_path, SyntheticRun(n_events=250, seed=6))
+    data = bytearray(paths[0].read_bytes())
+    end = len(data) - 2880 * 50
+    data[end - 200_000 : end] = bytes(range(256)) * (200_000 // 256) + bytes(200_000 % 256)
+    paths[0].write_bytes(bytes(data))
+    output = tmp_path / "dl1.h5"
+    result = run_cli("sst1m-process", "--input", paths[0], "--output", output, "--config", data_config)
+    assert result.returncode != 0
+    assert str(paths[0]) in result.stderr
+    assert not output.exists()
+    assert not (tmp_path / "dl1.h5.part").exists()

@@ -5,16 +5,10 @@ import numpy as np
 import pytest
 from astropy.coordinates import AltAz, EarthLocation, SkyCoord
 from ctapipe.containers import CoordinateFrameType, EventType, PointingMode
-from ctapipe.time import time_to_ctao_high_res
 
 from ctapipe_sst1m import SST1MEventSource
+from ctapipe_sst1m.io.pointing_table import tai_ns
 from ctapipe_sst1m.io.synthetic_run import SyntheticRun, write_synthetic_run
-
-
-def tai_ns(time):
-    """Integer TAI ns since 1970 of an astropy Time, as ctapipe writes it (quarter ns)."""
-    seconds, quarter_ns = time_to_ctao_high_res(time)
-    return int(seconds) * 10**9 + int(quarter_ns) // 4
 
 
 @pytest.fixture(scope="module")

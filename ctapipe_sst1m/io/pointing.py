@@ -77,3 +77,30 @@ class TrackingPointing:
             self._az_unwrapped[index + 1] - self._az_unwrapped[index]
         )
         return alt, az % (2 * np.pi)
+
+    def altaz_rad_many(self, times_ns):
+        """
+        Altitude and azimuth for an array of TAI times (one batch of transformations).
+
+        Parameters
+        ----------
+        times_ns : numpy.ndarray
+            TAI nanoseconds since 1970-01-01T00:00:00 TAI.
+
+        Returns
+        -------
+        tuple of numpy.ndarray
+            Altitude and azimuth in radians.
+        """
+        times_ns = np.asarray(times_ns, dtype=np.int64)
+        step_ns = int(self.grid_step_s * 1e9)
+        start_ns = int(times_ns.min()) - int(times_ns.min()) % step_ns
+        n_points = int((int(times_ns.max()) - start_ns) // step_ns) + 2
+        offsets_s = np.arange(n_points) * self.grid_step_s
+        grid = Time(start_ns // 10**9, (start_ns % 10**9) * 1e-9 + offsets_s,
+                    format="unix_tai", scale="tai")
+        altaz = self.target.transform_to(AltAz(obstime=grid, location=self.location))
+        position_s = (times_ns - start_ns) / 1e9
+        alt = np.interp(position_s, offsets_s, altaz.alt.rad)
+        az = np.interp(position_s, offsets_s, np.unwrap(altaz.az.rad))
+        return alt, az % (2 * np.pi)
