@@ -140,7 +140,7 @@ class SST1MR0Corrections(TelescopeComponent):
         self._inverse_gain[tel_id] = (1.0 / dc_to_pe).astype(np.float32)
         self._static_outliers[tel_id] = outliers
 
-    def __call__(self, tel_id, waveform, baseline_adc, pixel_present):
+    def __call__(self, tel_id, waveform, baseline_adc, pixel_present, voltage_drop=1.0):
         """
         Calibrate one event of one telescope.
 
@@ -154,6 +154,8 @@ class SST1MR0Corrections(TelescopeComponent):
             Baseline per pixel in ADC, software pixel order.
         pixel_present : numpy.ndarray
             False for pixels the camera flags as not read out.
+        voltage_drop : float or numpy.ndarray
+            Relative intensity left after the NSB voltage drop (R1 is divided by it).
 
         Returns
         -------
@@ -169,7 +171,8 @@ class SST1MR0Corrections(TelescopeComponent):
         inverse_gain = self._inverse_gain[tel_id]
         r1 = waveform.astype(np.float32)
         r1 -= baseline_adc.astype(np.float32)[:, np.newaxis]
-        r1 *= inverse_gain[:, np.newaxis]
+        scale = inverse_gain / np.asarray(voltage_drop, dtype=np.float32)
+        r1 *= scale[:, np.newaxis]
         outliers = self._static_outliers[tel_id] | ~pixel_present
         pixel_status = np.where(outliers, np.uint8(0), GOOD_PIXEL_STATUS)
         return r1[np.newaxis], pixel_status, outliers

@@ -6,7 +6,14 @@ from pathlib import Path
 import numpy as np
 import tables
 
-__all__ = ["PixelCalibration", "read_pandas_frame", "read_pixel_calibration"]
+__all__ = [
+    "PixelCalibration",
+    "read_pandas_frame",
+    "read_pixel_calibration",
+    "read_window_transmittance",
+    "read_module_pixels",
+    "read_swapped_modules",
+]
 
 #: HDF5 keys of the two file formats: dated fits and averaged parameters
 CALIBRATION_KEYS = ("df_param", "param")
@@ -102,3 +109,95 @@ def read_pixel_calibration(path, n_pixels=1296):
         raise ValueError(f"{path}: no pixel has a good calibration")
     dc_to_pe = np.where(good, dc_to_pe, dc_to_pe[good].mean())
     return PixelCalibration(dc_to_pe=dc_to_pe, good=good, path=path)
+
+
+def read_window_transmittance(path, n_pixels=1296):
+    """
+    Camera-window transmittance factors per pixel (``pixel_id  correction_factor``).
+
+    Returns
+    -------
+    numpy.ndarray
+        Factor per pixel in software-id order; DL1 charges are divided by it.
+    """
+    path = Path(path)
+    try:
+        table = np.loadtxt(path, skiprows=1, ndmin=2)
+    except ValueError as err:
+        raise ValueError(f"{path}: not a window transmittance table ({err})") from None
+    if table.shape != (n_pixels, 2) or not np.array_equal(table[:, 0], np.arange(n_pixels)):
+        raise ValueError(f"{path}: expected {n_pixels} rows 'pixel_id correction_factor'")
+    factors = table[:, 1]
+    if not np.all(np.isfinite(factors) & (factors > 0)):
+        raise ValueError(f"{path}: factors must be finite and positive")
+    return factors
+
+
+def read_module_pixels(path):
+    """
+    Software pixel ids of each DigiCam module, from the camera mapping table.
+
+    Parameters
+    ----------
+    path : str or Path
+        DigiCam pixel mapping table (columns ``module``, ``pixel_hw_id`` and
+        ``pixel_sw_id``, e.g. ``digicam_pixels_mapping_V5T.txt``).
+
+    Returns
+    -------
+    dict[int, numpy.ndarray]
+        Module number -> software pixel ids ordered by the pixel's number in the
+        module (``pixel_hw_id``), so that two modules pair pixel by pixel.
+    """
+    path = Path(path)
+    with open(path) as f:
+        names = f.readline().lstrip("#").split()
+    required = ("module", "pixel_hw_id", "pixel_sw_id")
+    if not all(name in names for name in required):
+        raise ValueError(f"{path}: not a DigiCam mapping table (needs columns {required})")
+    table = np.loadtxt(path, comments="#", usecols=[names.index(n) for n in required], dtype=int)
+    modules = {}
+    for module in np.unique(table[:, 0]):
+        rows = table[table[:, 0] == module]
+        modules[int(module)] = rows[np.argsort(rows[:, 1]), 2]
+    return modules
+
+
+def read_swapped_modules(path):
+    """
+    Periods during which two modules of a camera were cabled the wrong way round.
+
+    Parameters
+    ----------
+    path : str or Path
+        JSON ``{"entry": {"ntel", "date_sart", "date_stop", "module_1", "module_2"}}``
+        (UTC dates; the key ``date_start`` is accepted too).
+
+    Returns
+    -------
+    list of tuple
+        ``(tel_id, start, stop, module_1, module_2)`` with astropy Times.
+    """
+    import json
+
+    from astropy.time import Time
+
+    path = Path(path)
+    with open(path) as f:
+        entries = json.load(f)
+    swaps = []
+    for name, entry in entries.items():
+        try:
+            start = entry.get("date_start", entry.get("date_sart"))
+            swaps.append(
+                (
+                    int(entry["ntel"]),
+                    Time(start, scale="utc"),
+                    Time(entry["date_stop"], scale="utc"),
+                    int(entry["module_1"]),
+                    int(entry["module_2"]),
+                )
+            )
+        except (KeyError, TypeError, ValueError) as err:
+            raise ValueError(f"{path}: entry {name!r} is invalid ({err})") from None
+    return swaps

@@ -27,6 +27,10 @@ class SST1MCameraContainer(Container):
         type=np.int64,
     )
     baseline_adc = Field(None, "DigiCam on-board baseline per pixel (ADC)", ndim=1)
+    nsb_level_pe = Field(
+        np.nan, "NSB level: mean pedestal charge over the camera (p.e.), NaN without pedestals"
+    )
+    voltage_drop = Field(1.0, "voltage-drop factor R1 was divided by (global mean if per pixel)")
 
 
 class SST1MArrayEventContainer(ArrayEventContainer):

@@ -37,6 +37,7 @@ from ctapipe.core.traits import (
 from ctapipe.core.telescope_component import TelescopeParameterLookup
 from ctapipe.io import DataLevel, EventSource
 
+from ..components.nsb import NsbCalibrator
 from ..components.r0_r1 import SST1MR0Corrections, detect_baseline_divisor
 from .containers import SST1MArrayEventContainer
 from .instrument import DATA_TEL_IDS, N_PIXELS, N_SAMPLES, sst1m_subarray
@@ -207,7 +208,7 @@ class SST1MEventSource(EventSource):
         help="Geodetic position [lon_deg, lat_deg, height_m] per telescope, for Alt/Az of the pointing.",
     ).tag(config=True)
 
-    classes = [SST1MR0Corrections]
+    classes = [SST1MR0Corrections, NsbCalibrator]
 
     def __init__(self, input_url=None, config=None, parent=None, **kwargs):
         super().__init__(input_url=input_url, config=config, parent=parent, **kwargs)
@@ -230,6 +231,7 @@ class SST1MEventSource(EventSource):
         self.r0_r1 = SST1MR0Corrections(
             subarray=self._subarray, calibration_path=calibration_paths, parent=self
         )
+        self.nsb_calibrator = NsbCalibrator(subarray=self._subarray, parent=self)
 
         first_header = self.headers[self.file_paths[0]]
         self.target = self._find_target(first_header)
@@ -340,8 +342,7 @@ class SST1MEventSource(EventSource):
         path = self.file_paths[0]
         with File(str(path)) as f:
             for event in f.Events:
-                first = _raw_fields(event)
-                return {k: v.copy() if isinstance(v, np.ndarray) else v for k, v in first.items()}
+                return _copy_arrays(_raw_fields(event))
         raise OSError(f"{path}: the Events table has no events")
 
     def _decide_clock_scale(self, header):
@@ -437,31 +438,95 @@ class SST1MEventSource(EventSource):
         except (RuntimeError, ValueError, OSError) as err:
             raise OSError(f"{path}: corrupt DigiCam data ({err})") from err
 
-    def _generator(self):
+    def _raw_event_stream(self):
+        """Raw events of all files of the run, in time order."""
         streams = [self._file_events(path) for path in self.file_paths]
         if len(streams) == 1:
-            raw_events = streams[0]
-        else:
-            raw_events = heapq.merge(*streams, key=lambda e: (e["clock_sec"], e["clock_nsec"]))
+            return streams[0]
+        return heapq.merge(*streams, key=lambda e: (e["clock_sec"], e["clock_nsec"]))
 
-        decoder = _DigiCamDecoder(self.file_paths[0], self._first_event)
+    def _generator(self):
+        """
+        Calibrated events in time order.
+
+        The first events are held back (at most ``NsbCalibrator.max_warm_up_events``)
+        until ``NsbCalibrator.warm_up_pedestals`` interleaved pedestals have been
+        read, so that they are calibrated with pedestal statistics too.
+        """
+        nsb = self.nsb_calibrator
+        decoder = None
+        warm_up, n_warm_up_pedestals = [], 0
         count = 0
-        for raw in raw_events:
+        for raw in self._raw_event_stream():
             tel_id = _data_tel_id(raw["telescope_id"], self.file_paths[0])
             if tel_id not in self._subarray.tel:
                 self.event_counts["not in allowed_tels"] += 1
                 continue
-            event = self._make_event(raw, tel_id, decoder, count)
-            self.event_counts[event.trigger.event_type.name] += 1
-            count += 1
+            if decoder is None:
+                decoder = self._make_decoder(tel_id)
+            if warm_up is not None:
+                warm_up.append((tel_id, _copy_arrays(raw)))
+                n_warm_up_pedestals += raw["camera_event_type"] == TRIGGER_INTERNAL
+                if (
+                    n_warm_up_pedestals >= nsb.warm_up_pedestals
+                    or len(warm_up) >= nsb.max_warm_up_events
+                ):
+                    for event in self._calibrate_warm_up(warm_up, decoder):
+                        event.count, count = count, count + 1
+                        yield event
+                    warm_up = None
+                continue
+            event = self._calibrated_event(raw, tel_id, decoder)
+            event.count, count = count, count + 1
             yield event
+        if warm_up:
+            for event in self._calibrate_warm_up(warm_up, decoder):
+                event.count, count = count, count + 1
+                yield event
 
-    def _make_event(self, raw, tel_id, decoder, count):
+    def _make_decoder(self, tel_id):
+        first = self._first_event
+        first_time = _tai_time(self._clock_to_tai_ns(first["clock_sec"], first["clock_nsec"]))
+        permutation = self.nsb_calibrator.module_permutation(tel_id, first_time)
+        return _DigiCamDecoder(self.file_paths[0], first, permutation)
+
+    def _calibrate_warm_up(self, warm_up, decoder):
+        """Calibrate the held-back events: pedestals first, then all in time order."""
+        nsb = self.nsb_calibrator
+        pedestal_indices = [
+            i for i, (_, raw) in enumerate(warm_up) if raw["camera_event_type"] == TRIGGER_INTERNAL
+        ]
+        for i in pedestal_indices:
+            tel_id, raw = warm_up[i]
+            nsb.add_pedestal_waveform(tel_id, decoder.decode(raw)[0])
+        pedestals = {
+            i: self._calibrated_event(*warm_up[i][::-1], decoder, add_pedestal_waveform=False)
+            for i in pedestal_indices
+        }
+        self.log.info(
+            "warm-up: %d events held back, %d pedestal events", len(warm_up), len(pedestals)
+        )
+        for i, (tel_id, raw) in enumerate(warm_up):
+            yield pedestals[i] if i in pedestals else self._calibrated_event(raw, tel_id, decoder)
+
+    def _calibrated_event(self, raw, tel_id, decoder, add_pedestal_waveform=True):
+        """One event through R0 -> R1 and the NSB calibrator."""
+        nsb = self.nsb_calibrator
+        event, waveform, signal_adc = self._make_event(raw, tel_id, decoder)
+        is_pedestal = event.trigger.event_type == EventType.SKY_PEDESTAL
+        if is_pedestal and add_pedestal_waveform:
+            nsb.add_pedestal_waveform(tel_id, waveform)
+        nsb.fill_monitoring(event, tel_id, signal_adc)
+        if is_pedestal:
+            nsb.add_pedestal_image(event, tel_id, event.sst1m[tel_id].camera_clock_ns)
+        self.event_counts[event.trigger.event_type.name] += 1
+        return event
+
+    def _make_event(self, raw, tel_id, decoder):
         event_id = raw["array_event_number"] or raw["event_number"]
         if decoder.uses_swat and not raw["array_event_number"]:
             self.event_counts["without SWAT number"] += 1
         event = SST1MArrayEventContainer(
-            count=count,
             index=EventIndexContainer(obs_id=self._obs_id, event_id=event_id),
         )
         event_type = camera_event_type_to_ctapipe(raw["camera_event_type"])
@@ -476,7 +541,10 @@ class SST1MEventSource(EventSource):
 
         waveform, baseline_adc, present = decoder.decode(raw)
         event.r0.tel[tel_id] = R0CameraContainer(waveform=waveform[np.newaxis])
-        r1_waveform, pixel_status, outliers = self.r0_r1(tel_id, waveform, baseline_adc, present)
+        voltage_drop = self.nsb_calibrator.voltage_drop(tel_id)
+        r1_waveform, pixel_status, outliers = self.r0_r1(
+            tel_id, waveform, baseline_adc, present, voltage_drop
+        )
         event.r1.tel[tel_id] = R1CameraContainer(
             waveform=r1_waveform,
             pixel_status=pixel_status,
@@ -493,6 +561,7 @@ class SST1MEventSource(EventSource):
         sst1m.camera_clock_ns = camera_ns
         sst1m.white_rabbit_time_ns = wr_ns if wr_ns > 0 else -1
         sst1m.baseline_adc = baseline_adc
+        sst1m.voltage_drop = float(np.mean(voltage_drop))
 
         if self.target is not None:
             alt, az = self._tracking(tel_id).altaz_rad(camera_ns)
@@ -504,7 +573,8 @@ class SST1MEventSource(EventSource):
             pointing.array_azimuth = az * u.rad
             pointing.array_ra = np.deg2rad(self.target.ra_deg) * u.rad
             pointing.array_dec = np.deg2rad(self.target.dec_deg) * u.rad
-        return event
+        signal_adc = waveform - baseline_adc[:, np.newaxis]
+        return event, waveform, signal_adc
 
     def __exit__(self, exc_type, exc_value, traceback):
         self.close()
@@ -519,6 +589,11 @@ class SST1MEventSource(EventSource):
 
 def _tai_time(tai_ns):
     return Time(tai_ns // NS_PER_S, (tai_ns % NS_PER_S) * 1e-9, format="unix_tai", scale="tai")
+
+
+def _copy_arrays(raw):
+    """A raw event whose arrays do not share memory with the reader."""
+    return {k: v.copy() if isinstance(v, np.ndarray) else v for k, v in raw.items()}
 
 
 def _data_tel_id(camera_telescope_id, path):
@@ -555,8 +630,9 @@ def _raw_fields(event):
 class _DigiCamDecoder:
     """Per-run state for turning raw DigiCam arrays into software pixel order."""
 
-    def __init__(self, path, first_event):
+    def __init__(self, path, first_event, module_permutation=None):
         self.path = path
+        self.module_permutation = module_permutation
         self.uses_swat = first_event["array_event_number"] > 0
         self.baseline_divisor = detect_baseline_divisor(
             first_event["samples"], first_event["baselines"], path
@@ -580,6 +656,8 @@ class _DigiCamDecoder:
                 )
             self._pixel_indices = indices.copy()
             self._order = np.argsort(indices)
+            if self.module_permutation is not None:
+                self._order = self._order[self.module_permutation]
         order = self._order
         waveform = samples.reshape(N_PIXELS, N_SAMPLES)[order]
         baseline_adc = raw["baselines"][order].astype(np.float32) / self.baseline_divisor

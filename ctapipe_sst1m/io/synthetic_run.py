@@ -40,6 +40,10 @@ class SyntheticRun:
     n_files: int = 1
     #: every n-th event is an interleaved pedestal (camera event_type 8)
     pedestal_interval: int = 10
+    #: no pedestal events before this event index
+    first_pedestal_event: int = 0
+    #: software ids of pixels without signal or noise (dead)
+    dead_pixels: tuple = ()
     #: mean trigger rate in Hz (exponential time gaps)
     rate_hz: float = 200.0
     #: camera clock of the first event, ns since 1970-01-01 (TAI)
@@ -137,7 +141,11 @@ def write_synthetic_run(directory, run=None):
 
     gaps = rng.exponential(NS_PER_S / run.rate_hz, run.n_events).astype(np.int64) + 4
     clock_ns = run.start_time_ns + np.cumsum(gaps) // 4 * 4
-    event_type = np.where(np.arange(run.n_events) % run.pedestal_interval == run.pedestal_interval - 1, 8, 1)
+    index = np.arange(run.n_events)
+    is_pedestal = (index % run.pedestal_interval == run.pedestal_interval - 1) & (
+        index >= run.first_pedestal_event
+    )
+    event_type = np.where(is_pedestal, 8, 1)
     event_number = 1 + np.arange(run.n_events)
     truth = {
         "event_number": event_number,
@@ -167,6 +175,7 @@ def write_synthetic_run(directory, run=None):
                 signal = pixel_baseline[:, np.newaxis] + rng.normal(0, run.noise_adc, (N_PIXELS, N_SAMPLES))
                 if event_type[i] != 8:
                     signal += images.adc()
+                signal[list(run.dead_pixels)] = pixel_baseline[list(run.dead_pixels), np.newaxis]
                 samples = np.clip(np.rint(signal), 0, 4095).astype(np.int16)
                 baselines = np.rint(pixel_baseline * run.baseline_divisor).astype(np.int16)
                 optional = {}
