@@ -1,9 +1,11 @@
 """SST-1M image cleaning: tail cuts with pedestal-noise dependent thresholds and time cleaning."""
 
 from dataclasses import dataclass
+from fnmatch import fnmatch
 
 import numpy as np
-from ctapipe.core.traits import Bool, Dict, Int, List
+from ctapipe.core.traits import Bool, Dict, Int, List, Unicode
+from traitlets import Union
 from ctapipe.image.cleaning import ImageCleaner, apply_time_delta_cleaning, tailcuts_clean
 from ctapipe.image.morphology import number_of_islands
 
@@ -45,6 +47,7 @@ DEFAULT_TELESCOPE_PARAMETERS = {
     22: [_parameter_set(0, 8, 2.5), _parameter_set(2.5288, 8, 4), _parameter_set(3.2747, 8, 4)],
     1: [_parameter_set(0, 7, 2.5), _parameter_set(100000, 8, 4)],
     2: [_parameter_set(0, 8, 2.5), _parameter_set(100000, 8, 4)],
+    "*": [_parameter_set(0, 8, 4)],
 }
 
 
@@ -135,11 +138,13 @@ class ImageCleanerSST(ImageCleaner):
     """
 
     telescope_defaults = Dict(
-        key_trait=Int(),
+        key_trait=Union([Int(), Unicode()]),
         value_trait=List(Dict()),
         default_value=DEFAULT_TELESCOPE_PARAMETERS,
         help=(
-            "Cleaning parameter sets per telescope id, one per NSB level: a list of"
+            "Cleaning parameter sets per telescope id (or telescope type pattern such"
+            " as 'SST_1M_*' or '*' for telescopes without an id entry), one per NSB"
+            " level: a list of"
             " {min_nsb_level (p.e.), stdev_scaling, picture_threshold_pe,"
             " boundary_threshold_pe, min_picture_neighbors, keep_isolated,"
             " min_time_neighbors, time_limit_ns, only_main_island}."
@@ -156,24 +161,25 @@ class ImageCleanerSST(ImageCleaner):
 
     def __init__(self, subarray, config=None, parent=None, **kwargs):
         super().__init__(subarray=subarray, config=config, parent=parent, **kwargs)
-        self.parameter_sets = {}
-        for tel_id, sets in self.telescope_defaults.items():
+        parsed = {}
+        for key, sets in self.telescope_defaults.items():
             try:
-                parsed = [CleaningParameters(**entry) for entry in sets]
+                entries = [CleaningParameters(**entry) for entry in sets]
             except TypeError as err:
+                raise ValueError(f"ImageCleanerSST.telescope_defaults[{key!r}]: {err}") from None
+            if not entries:
+                raise ValueError(f"ImageCleanerSST.telescope_defaults[{key!r}] is empty")
+            parsed[key] = sorted(entries, key=lambda p: p.min_nsb_level, reverse=True)
+        self.parameter_sets = {}
+        for tel_id, telescope in subarray.tel.items():
+            key = tel_id if tel_id in parsed else next(
+                (k for k in parsed if isinstance(k, str) and fnmatch(str(telescope), k)), None
+            )
+            if key is None:
                 raise ValueError(
-                    f"ImageCleanerSST.telescope_defaults[{tel_id}]: {err}"
-                ) from None
-            if not parsed:
-                raise ValueError(f"ImageCleanerSST.telescope_defaults[{tel_id}] is empty")
-            self.parameter_sets[tel_id] = sorted(
-                parsed, key=lambda p: p.min_nsb_level, reverse=True
-            )
-        missing = set(subarray.tel) - set(self.parameter_sets)
-        if missing:
-            raise ValueError(
-                f"ImageCleanerSST.telescope_defaults has no parameters for telescopes {sorted(missing)}"
-            )
+                    f"ImageCleanerSST.telescope_defaults has no parameters for telescope {tel_id}"
+                )
+            self.parameter_sets[tel_id] = parsed[key]
         self._warned_static = set()
         #: per telescope: number of cleaned images and sum of raised-threshold fractions
         self.n_images = dict.fromkeys(subarray.tel, 0)

@@ -28,6 +28,7 @@ from ctapipe.core.traits import (
 )
 from scipy.interpolate import splev
 
+from ..io.dl1_monitoring import read_pedestal_windows
 from ..io.calibration_files import (
     read_module_pixels,
     read_swapped_modules,
@@ -246,6 +247,39 @@ class _PedestalBuffers:
         return mean, median, std, n
 
 
+class _PedestalWindow:
+    """Statistics of the pedestal events of one time window."""
+
+    def __init__(self, start_ns, n_pixels):
+        self.start_ns = start_ns
+        self.stop_ns = start_ns
+        self.n = 0
+        self.sum = np.zeros(n_pixels)
+        self.sum2 = np.zeros(n_pixels)
+        self.images = []
+        self.raw_std_sum = np.zeros(n_pixels)
+
+    def add(self, image, raw_std, time_ns):
+        self.n += 1
+        self.sum += image
+        self.sum2 += np.asarray(image, dtype=np.float64) ** 2
+        self.images.append(np.asarray(image, dtype=np.float32))
+        self.raw_std_sum += raw_std
+        self.stop_ns = time_ns
+
+    def row(self):
+        mean = self.sum / self.n
+        return {
+            "start_ns": self.start_ns,
+            "stop_ns": self.stop_ns,
+            "n_events": self.n,
+            "charge_mean": mean,
+            "charge_median": np.median(self.images, axis=0),
+            "charge_std": np.sqrt(np.maximum(self.sum2 / self.n - mean**2, 0.0)),
+            "raw_std_mean": self.raw_std_sum / self.n,
+        }
+
+
 class NsbCalibrator(TelescopeComponent):
     """
     Pedestal monitoring and NSB corrections of SST-1M raw data.
@@ -357,6 +391,27 @@ class NsbCalibrator(TelescopeComponent):
         help="Per telescope: [mean pedestal charge bin low edge (p.e.), NSB rate (MHz)].",
     ).tag(config=True)
 
+    recleaning_statistics_path = Path(
+        default_value=None,
+        allow_none=True,
+        exists=True,
+        directory_ok=False,
+        help=(
+            "Re-cleaning: DL1 file of a first sst1m-process pass; the pedestal statistics of"
+            " its time windows (with more than min_number_pedestals pedestals) replace the"
+            " sliding buffer for the cleaning thresholds."
+        ),
+    ).tag(config=True)
+
+    charge_histogram_bins = Int(
+        default_value=1000, help="Number of bins of the pedestal pixel-charge histogram."
+    ).tag(config=True)
+
+    charge_histogram_range_pe = List(
+        Float(), default_value=[-10.0, 40.0], minlen=2, maxlen=2,
+        help="Range (p.e.) of the pedestal pixel-charge histogram.",
+    ).tag(config=True)
+
     saturation_threshold_adc = Float(
         default_value=3000.0, help="Baseline-subtracted maximum (ADC) above which a pixel saturates."
     ).tag(config=True)
@@ -381,6 +436,23 @@ class NsbCalibrator(TelescopeComponent):
         self._window = {}
         self._swaps = []
         self._module_pixels = None
+        #: closed pedestal time windows per telescope (dicts of window statistics)
+        self.pedestal_windows = {tel_id: [] for tel_id in subarray.tel}
+        self._open_window = {}
+        #: pedestal pixel-charge histogram per telescope
+        self.charge_histogram_edges = np.linspace(
+            *self.charge_histogram_range_pe, self.charge_histogram_bins + 1
+        )
+        self.charge_histograms = {
+            tel_id: np.zeros(self.charge_histogram_bins, dtype=np.int64) for tel_id in subarray.tel
+        }
+        #: per event: (obs_id, event_id, tel_id, event type, NSB level, voltage drop)
+        self.event_records = []
+        self._recleaning_windows = None
+        if self.recleaning_statistics_path is not None:
+            self._recleaning_windows = read_pedestal_windows(
+                self.recleaning_statistics_path, subarray.tel, self.min_number_pedestals
+            )
         if self.swapped_modules_path is not None:
             if self.pixel_mapping_path is None:
                 raise ValueError(
@@ -435,6 +507,13 @@ class NsbCalibrator(TelescopeComponent):
             self.buffers[tel_id] = _PedestalBuffers(self.raw_buffer_size, self.image_buffer_size)
         return self.buffers[tel_id]
 
+    @property
+    def voltage_drop_mode(self):
+        """'pixelwise', 'global' or 'none'."""
+        if self.apply_pixelwise_Vdrop_correction:
+            return "pixelwise"
+        return "global" if self.apply_global_Vdrop_correction else "none"
+
     # ----------------------------------------------------------- per event
     def voltage_drop(self, tel_id):
         """Current voltage-drop factor (scalar or per pixel; 1 without correction or pedestals)."""
@@ -454,8 +533,28 @@ class NsbCalibrator(TelescopeComponent):
     def add_pedestal_image(self, event, tel_id, time_ns):
         """Calibrate a pedestal event (already filled by fill_monitoring) and buffer its image."""
         self.calibrator(event)
-        self._buffers(tel_id).add_image(event.dl1.tel[tel_id].image, time_ns)
+        image = event.dl1.tel[tel_id].image
+        buffers = self._buffers(tel_id)
+        buffers.add_image(image, time_ns)
         self.counts[tel_id]["pedestal events"] += 1
+        self.charge_histograms[tel_id] += np.histogram(image, self.charge_histogram_edges)[0]
+        self._add_to_window(tel_id, image, buffers.raw_std[-1], time_ns)
+
+    def _add_to_window(self, tel_id, image, raw_std, time_ns):
+        window_ns = int(self.pedestal_time_window_s * 1e9)
+        window = self._open_window.get(tel_id)
+        if window is not None and time_ns - window.start_ns >= window_ns:
+            self.pedestal_windows[tel_id].append(window.row())
+            window = None
+        if window is None:
+            window = self._open_window[tel_id] = _PedestalWindow(time_ns, image.size)
+        window.add(image, raw_std, time_ns)
+
+    def finish(self):
+        """Close the open pedestal time windows (call once after the last event)."""
+        for tel_id, window in self._open_window.items():
+            self.pedestal_windows[tel_id].append(window.row())
+        self._open_window = {}
 
     def fill_monitoring(self, event, tel_id, signal_adc):
         """
@@ -497,15 +596,43 @@ class NsbCalibrator(TelescopeComponent):
         camera.coefficients.outlier_mask = outliers[np.newaxis]
         camera.coefficients.time_shift = time_shift
 
-        statistics = buffers.statistics()
+        statistics = self._cleaning_statistics(tel_id, event.sst1m[tel_id].camera_clock_ns)
         if statistics is None:
             self.counts[tel_id]["events without pedestal statistics"] += 1
+            self._record(event, tel_id)
             return
         mean, median, std, n_events = statistics
         camera.pixel_statistics.pedestal_image = StatisticsContainer(
             mean=mean[np.newaxis], median=median[np.newaxis], std=std[np.newaxis], n_events=n_events
         )
         event.sst1m[tel_id].nsb_level_pe = float(np.mean(mean))
+        self._record(event, tel_id)
+
+    def _record(self, event, tel_id):
+        sst1m = event.sst1m[tel_id]
+        self.event_records.append(
+            (
+                event.index.obs_id,
+                event.index.event_id,
+                tel_id,
+                event.trigger.event_type.value,
+                sst1m.nsb_level_pe,
+                sst1m.voltage_drop,
+            )
+        )
+
+    def _cleaning_statistics(self, tel_id, time_ns):
+        """Pedestal charge statistics for the cleaning: re-cleaning windows or the live buffer."""
+        if self._recleaning_windows is None:
+            return self._buffers(tel_id).statistics()
+        windows = self._recleaning_windows.get(tel_id)
+        if not windows:
+            return None
+        chosen = windows[0]
+        for window in windows:
+            if window["start_ns"] <= time_ns:
+                chosen = window
+        return chosen["charge_mean"], chosen["charge_median"], chosen["charge_std"], chosen["n_events"]
 
     def _saturation_coefficients(self, event, tel_id, saturated, factor):
         """Factor and time shift making the extracted charge and time those of the whole pulse."""

@@ -237,7 +237,9 @@ class SST1MEventSource(EventSource):
         self.target = self._find_target(first_header)
         self.event_counts = Counter()
         self._first_event = self._peek_first_event()
-        self._clock_is_tai = self._decide_clock_scale(first_header)
+        #: event ids are SWAT array event numbers (decided on the first event)
+        self.uses_swat = self._first_event["array_event_number"] > 0
+        self.camera_clock_is_tai = self._decide_clock_scale(first_header)
         self._obs_id = self._decide_obs_id()
         self._observation_blocks, self._scheduling_blocks = self._make_blocks()
         self._pointing = {}
@@ -364,7 +366,7 @@ class SST1MEventSource(EventSource):
     def _clock_to_tai_ns(self, seconds, nanoseconds):
         """Camera clock reading to integer TAI ns since 1970-01-01T00:00:00 TAI."""
         time_ns = seconds * NS_PER_S + nanoseconds
-        if self._clock_is_tai:
+        if self.camera_clock_is_tai:
             return time_ns
         return time_ns + self._utc_to_tai_offset_ns(seconds)
 
@@ -524,7 +526,7 @@ class SST1MEventSource(EventSource):
 
     def _make_event(self, raw, tel_id, decoder):
         event_id = raw["array_event_number"] or raw["event_number"]
-        if decoder.uses_swat and not raw["array_event_number"]:
+        if self.uses_swat and not raw["array_event_number"]:
             self.event_counts["without SWAT number"] += 1
         event = SST1MArrayEventContainer(
             index=EventIndexContainer(obs_id=self._obs_id, event_id=event_id),
@@ -633,7 +635,6 @@ class _DigiCamDecoder:
     def __init__(self, path, first_event, module_permutation=None):
         self.path = path
         self.module_permutation = module_permutation
-        self.uses_swat = first_event["array_event_number"] > 0
         self.baseline_divisor = detect_baseline_divisor(
             first_event["samples"], first_event["baselines"], path
         )

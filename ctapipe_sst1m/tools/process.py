@@ -3,8 +3,13 @@
 import os
 from pathlib import Path
 
+import numpy as np
+
 from ctapipe.tools.process import ProcessorTool
 
+from ..components.cleaning import ImageCleanerSST
+from ..components.nsb import NsbCalibrator
+from ..io.dl1_monitoring import write_nsb_monitoring
 from ..io.event_source import SST1MEventSource
 from ..io.pointing_table import add_pointing_tables
 
@@ -19,6 +24,13 @@ class SST1MProcessorTool(ProcessorTool):
 
     * write the telescope pointing time series (``/dl0/monitoring/telescope/pointing``)
       of real data, which ctapipe-process leaves out for observed data;
+    * write the SST-1M monitoring of real data: pedestal statistics per time
+      window (``/dl1/monitoring/telescope/pedestal``), the pedestal pixel-charge
+      histogram (``/dl1/monitoring/telescope/pixel_charge_histogram``), the NSB
+      level and voltage drop of every event (``/dl1/event/telescope/nsb``) and a
+      processing summary per telescope (``/dl1/service/sst1m_processing``);
+    * ``--reclean FIRST_PASS.h5``: clean with the pedestal statistics of the time
+      windows of a first pass instead of the sliding buffer;
     * write to ``<output>.part`` and rename to the output only when everything
       succeeded, so that a failed run leaves no half-written file.
 
@@ -29,7 +41,15 @@ class SST1MProcessorTool(ProcessorTool):
     description = __doc__
     examples = """
     sst1m-process --input SST1M1_20240304_0012.fits.fz --output dl1.h5 --config sst1m.yaml
+    sst1m-process --input SST1M1_20240304_0012.fits.fz --output dl1_recleaned.h5 \\
+        --config sst1m.yaml --reclean dl1.h5
     """
+
+    aliases = {
+        **ProcessorTool.aliases,
+        "reclean": "NsbCalibrator.recleaning_statistics_path",
+    }
+    classes = ProcessorTool.classes + [NsbCalibrator]
 
     def setup(self):
         self.output_path = Path(self.config.DataWriter.output_path)
@@ -58,15 +78,62 @@ class SST1MProcessorTool(ProcessorTool):
             # close the event source and the DataWriter before post-processing
             self._exit_stack.close()
             if isinstance(self.event_source, SST1MEventSource):
-                tel_ids = add_pointing_tables(
-                    self.part_path, self.event_source.telescope_locations
-                )
-                self.log.info("pointing written for telescopes %s", tel_ids)
+                self._write_sst1m_outputs()
         except BaseException:
             self._discard_output()
             raise
         os.replace(self.part_path, self.output_path)
         self.log.info("wrote %s", self.output_path)
+
+    def _write_sst1m_outputs(self):
+        source = self.event_source
+        tel_ids = add_pointing_tables(self.part_path, source.telescope_locations)
+        self.log.info("pointing written for telescopes %s", tel_ids)
+        nsb = source.nsb_calibrator
+        nsb.finish()
+        summary = [self._summary_row(tel_id) for tel_id in source.subarray.tel if nsb.counts[tel_id]]
+        for row in summary:
+            self.log.info(
+                "tel %d: %d pedestal events, average fraction of pixels with raised picture"
+                " threshold %.4f, NSB level %.3f p.e.",
+                row["tel_id"], row["n_pedestal_events"], row["mean_raised_threshold_fraction"],
+                row["mean_nsb_level_pe"],
+            )
+        write_nsb_monitoring(self.part_path, nsb, summary)
+
+    def _summary_row(self, tel_id):
+        """Counts and settings of one telescope for /dl1/service/sst1m_processing."""
+        source = self.event_source
+        nsb = source.nsb_calibrator
+        counts = nsb.counts[tel_id]
+        cleaner = self.process_images.clean
+        raised = np.nan
+        if isinstance(cleaner, ImageCleanerSST) and cleaner.n_images[tel_id]:
+            raised = cleaner.raised_fraction_sum[tel_id] / cleaner.n_images[tel_id]
+        levels = [r[4] for r in nsb.event_records if r[2] == tel_id and np.isfinite(r[4])]
+        target = source.target
+        return {
+            "tel_id": tel_id,
+            "n_shower_events": source.event_counts["SUBARRAY"],
+            "n_pedestal_events": counts["pedestal events"],
+            "n_unknown_events": source.event_counts["UNKNOWN"],
+            "n_events_without_pedestal_statistics": counts["events without pedestal statistics"],
+            "n_events_with_dead_pixels": counts["events with dead pixels"],
+            "n_events_with_saturated_pixels": counts["events with saturated pixels"],
+            "n_saturated_pixels": counts["saturated pixels"],
+            "mean_raised_threshold_fraction": raised,
+            "mean_nsb_level_pe": float(np.mean(levels)) if levels else np.nan,
+            "nsb_rate_mhz": nsb.nsb_rate(tel_id) or np.nan,
+            "calibration_file": source.r0_r1.calibration_files.get(tel_id, ""),
+            "window_transmittance_file": str(nsb.window_transmittance_path.tel[tel_id] or ""),
+            "target": target.name if target else "",
+            "wobble": target.wobble if target else "",
+            "pointing_ra_deg": target.ra_deg if target else np.nan,
+            "pointing_dec_deg": target.dec_deg if target else np.nan,
+            "swat_event_ids": source.uses_swat,
+            "camera_clock_scale": "TAI" if source.camera_clock_is_tai else "UTC",
+            "voltage_drop_correction": nsb.voltage_drop_mode,
+        }
 
     def _discard_output(self):
         self._exit_stack.close()
