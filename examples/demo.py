@@ -3,8 +3,10 @@ Demo: real SST-1M raw data to DL1 with stock ctapipe-process, and a picture of i
 
 1. ``sst1m-quickstart`` writes sst1m.yaml and sst1m_mc.yaml into the output directory;
 2. ``ctapipe-process --config sst1m.yaml`` turns the real raw files shipped with
-   protozfits into DL1 (2018 tel 22 file; 2017 camera file with bright showers);
-3. a PNG per file shows the brightest calibrated images with their cleaning masks.
+   protozfits into DL1 (2018 tel 22 file; 2017 camera file);
+3. a PNG per file shows the brightest calibrated images with their cleaning masks;
+4. ``sst1m-process`` (ctapipe-process plus pointing and NSB monitoring) processes the
+   same files and a PNG per file shows the pedestal and NSB diagnostics.
 
 Run with ``make demo`` or ``python examples/demo.py --output-dir demo_output``.
 """
@@ -24,11 +26,15 @@ from ctapipe.instrument import SubarrayDescription  # noqa: E402
 from ctapipe.io import read_table  # noqa: E402
 from ctapipe.visualization import CameraDisplay  # noqa: E402
 
+from ctapipe_sst1m.plotting import plot_nsb_diagnostics  # noqa: E402
+
 RAW_FILES = {
-    # renamed to the SST-1M convention so that obs_id = date + run
-    "SST1M2_20180822_0001": "example_SST1M_20180822.fits.fz",
-    "SST1M1_20171031_0010": "example_100evts.fits.fz",
+    # renamed to the SST-1M convention so that obs_id = date + run: (file, telescope)
+    "SST1M2_20180822_0001": ("example_SST1M_20180822.fits.fz", 22),
+    "SST1M1_20171031_0010": ("example_100evts.fits.fz", 21),
 }
+#: the example files carry no TARGET keyword: the Crab, as in the reference's processing
+CRAB = ["--SST1MEventSource.pointing_ra_deg=83.6333", "--SST1MEventSource.pointing_dec_deg=22.0145"]
 
 
 def run(*command):
@@ -79,22 +85,21 @@ def main():
     run("sst1m-quickstart", output_dir, "--overwrite")
     resources = Path(str(files("protozfits") / "tests" / "resources"))
     outputs = []
-    for name, raw_name in RAW_FILES.items():
+    for name, (raw_name, tel_id) in RAW_FILES.items():
         raw = output_dir / f"{name}.fits.fz"
         raw.unlink(missing_ok=True)
         raw.symlink_to(resources / raw_name)
+        config = ["--config", output_dir / "sst1m.yaml", "--overwrite", "--log-level", "WARN", *CRAB]
         dl1 = output_dir / f"{name}_dl1.h5"
-        run(
-            "ctapipe-process",
-            "--input", raw,
-            "--output", dl1,
-            "--config", output_dir / "sst1m.yaml",
-            "--overwrite",
-            "--log-level", "WARN",
-        )
+        run("ctapipe-process", "--input", raw, "--output", dl1, *config)
         png = output_dir / f"{name}_images.png"
         plot_brightest_images(dl1, png)
-        outputs += [dl1, png]
+
+        monitored = output_dir / f"{name}_dl1_sst1m.h5"
+        run("sst1m-process", "--input", raw, "--output", monitored, *config)
+        diagnostics = output_dir / f"{name}_nsb.png"
+        plot_nsb_diagnostics(monitored, diagnostics, tel_id)
+        outputs += [dl1, png, monitored, diagnostics]
 
     print("\nDemo finished. Outputs:")
     for path in outputs:

@@ -157,3 +157,37 @@ def test_sst1m_process_no_partial_output(tmp_path, data_config):
     assert str(paths[0]) in result.stderr
     assert not output.exists()
     assert not (tmp_path / "dl1.h5.part").exists()
+
+
+def test_reclean_from_first_pass(tmp_path, data_config):
+    """Second pass cleans with the pedestal statistics of the first pass's time windows."""
+    from ctapipe_sst1m.io.synthetic_run import SyntheticRun, write_synthetic_run
+
+    paths, truth = write_synthetic_run(
+        tmp_path, SyntheticRun(tel_id=22, n_events=240, pedestal_interval=2, rate_hz=200, seed=8)
+    )
+    windows = ["--NsbCalibrator.pedestal_time_window_s=0.3", "--NsbCalibrator.min_number_pedestals=20"]
+    first = tmp_path / "first.h5"
+    result = run_cli("sst1m-process", "-i", paths[0], "-o", first, "--config", data_config, *windows)
+    assert result.returncode == 0, result.stderr
+    pedestal_windows = read_table(first, "/dl1/monitoring/telescope/pedestal/tel_022")
+    assert len(pedestal_windows) >= 3
+    assert pedestal_windows["n_events"].sum() == 120
+    # window times are TAI, on the scale of the event times
+    trigger = read_table(first, "/dl1/event/telescope/trigger")
+    assert trigger["time"][0].tai.unix_tai - pedestal_windows["time_start"][0].tai.unix_tai < 1.0
+
+    second = tmp_path / "second.h5"
+    result = run_cli(
+        "sst1m-process", "-i", paths[0], "-o", second, "--config", data_config, *windows,
+        "--reclean", first,
+    )
+    assert result.returncode == 0, result.stderr
+    nsb = read_table(second, "/dl1/event/telescope/nsb/tel_022")
+    kept = pedestal_windows[pedestal_windows["n_events"] > 20]
+    window_levels = {round(float(np.mean(row["charge_mean"])), 9) for row in kept}
+    showers = nsb[nsb["event_type"] == 32]
+    assert {round(float(level), 9) for level in showers["nsb_level_pe"]} <= window_levels
+    assert len(read_table(second, "/dl1/event/telescope/parameters/tel_022")) == 120
+    histogram = read_table(second, "/dl1/monitoring/telescope/pixel_charge_histogram/tel_022")
+    assert histogram["count"].sum() <= 120 * 1296

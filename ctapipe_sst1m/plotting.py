@@ -1,0 +1,67 @@
+"""Diagnostic plots of SST-1M DL1 files written by sst1m-process."""
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+from ctapipe.instrument import SubarrayDescription  # noqa: E402
+from ctapipe.io import read_table  # noqa: E402
+from ctapipe.visualization import CameraDisplay  # noqa: E402
+
+from .components.cleaning import ImageCleanerSST  # noqa: E402
+from .io.dl1_monitoring import EVENT_NSB_GROUP, PEDESTAL_GROUP  # noqa: E402
+
+__all__ = ["plot_nsb_diagnostics"]
+
+
+def plot_nsb_diagnostics(dl1_path, png_path, tel_id, cleaner=None):
+    """
+    Camera maps of the pedestal charge mean and std, the pixels whose picture
+    threshold is raised, and the NSB level over time, for one telescope.
+
+    Parameters
+    ----------
+    dl1_path : str or Path
+        DL1 file written by sst1m-process from raw data.
+    png_path : str or Path
+        Output PNG.
+    tel_id : int
+        Telescope.
+    cleaner : ImageCleanerSST or None
+        Cleaner whose thresholds are shown (default configuration if None).
+    """
+    subarray = SubarrayDescription.from_hdf(dl1_path)
+    geometry = subarray.tel[tel_id].camera.geometry
+    cleaner = cleaner or ImageCleanerSST(subarray=subarray)
+    windows = read_table(dl1_path, f"{PEDESTAL_GROUP}/tel_{tel_id:03d}")
+    weights = np.asarray(windows["n_events"], dtype=float)
+    mean = np.average(np.asarray(windows["charge_mean"]), axis=0, weights=weights)
+    std = np.average(np.asarray(windows["charge_std"]), axis=0, weights=weights)
+    parameters = cleaner.parameters_for(tel_id, float(np.mean(mean)))
+    threshold = np.maximum(parameters.picture_threshold_pe, mean + parameters.stdev_scaling * std)
+
+    nsb = read_table(dl1_path, f"{EVENT_NSB_GROUP}/tel_{tel_id:03d}")
+    trigger = read_table(dl1_path, "/dl1/event/telescope/trigger")
+    trigger = trigger[trigger["tel_id"] == tel_id]
+    times = dict(zip(np.asarray(trigger["event_id"]), trigger["time"].tai.unix_tai))
+    shown = np.isin(nsb["event_id"], list(times))
+    event_times = np.array([times[e] for e in np.asarray(nsb["event_id"])[shown]])
+
+    fig, axes = plt.subplots(2, 2, figsize=(12, 10), layout="constrained")
+    for ax, values, title in (
+        (axes[0, 0], mean, "pedestal charge mean [p.e.]"),
+        (axes[0, 1], std, "pedestal charge std [p.e.]"),
+        (axes[1, 0], threshold, f"picture threshold [p.e.] ({np.mean(threshold > parameters.picture_threshold_pe):.1%} raised)"),
+    ):
+        display = CameraDisplay(geometry, image=values, ax=ax, title=title)
+        display.add_colorbar(ax=ax)
+    ax = axes[1, 1]
+    if event_times.size:
+        ax.plot(event_times - event_times.min(), np.asarray(nsb["nsb_level_pe"])[shown], ".", ms=3)
+    ax.set_xlabel("time since first event [s]")
+    ax.set_ylabel("NSB level: mean pedestal charge [p.e.]")
+    ax.set_title(f"{int(weights.sum())} pedestal events in {len(windows)} time windows")
+    fig.suptitle(f"tel {tel_id}: NSB diagnostics of {dl1_path.name if hasattr(dl1_path, 'name') else dl1_path}")
+    fig.savefig(png_path, dpi=80)
+    plt.close(fig)
