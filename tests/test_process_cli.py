@@ -140,6 +140,16 @@ def test_sst1m_process_writes_pointing(tmp_path, data_config):
     assert np.all(np.isfinite(events["telescope_pointing_altitude"]))
     ob = read_table(output, "/configuration/observation/observation_block")
     assert ob["obs_id"][0] == 202403040012
+    summary = read_table(output, "/dl1/service/sst1m_processing")
+    assert summary["n_pedestal_events"][0] == np.count_nonzero(truth["camera_event_type"] == 8)
+    assert summary["n_shower_events"][0] == n_showers
+    assert summary["swat_event_ids"][0] and summary["camera_clock_scale"][0] == "TAI"
+    import tables
+
+    with tables.open_file(output) as h5:
+        attributes = h5.root._v_attrs
+        assert attributes["CONTEXT SST1M TEL021 N_PEDESTAL_EVENTS"] == summary["n_pedestal_events"][0]
+        assert attributes["CONTEXT SST1M TEL021 TARGET"] == "Crab"
 
 
 def test_sst1m_process_no_partial_output(tmp_path, data_config):

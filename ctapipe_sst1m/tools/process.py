@@ -75,23 +75,29 @@ class SST1MProcessorTool(ProcessorTool):
     def finish(self):
         try:
             super().finish()
+            summary = []
+            if isinstance(self.event_source, SST1MEventSource):
+                self.event_source.nsb_calibrator.finish()
+                summary = [
+                    self._summary_row(tel_id)
+                    for tel_id in self.event_source.subarray.tel
+                    if self.event_source.nsb_calibrator.counts[tel_id]
+                ]
+                self.write.context_metadata = _context_metadata(summary)
             # close the event source and the DataWriter before post-processing
             self._exit_stack.close()
             if isinstance(self.event_source, SST1MEventSource):
-                self._write_sst1m_outputs()
+                self._write_sst1m_outputs(summary)
         except BaseException:
             self._discard_output()
             raise
         os.replace(self.part_path, self.output_path)
         self.log.info("wrote %s", self.output_path)
 
-    def _write_sst1m_outputs(self):
+    def _write_sst1m_outputs(self, summary):
         source = self.event_source
         tel_ids = add_pointing_tables(self.part_path, source.telescope_locations)
         self.log.info("pointing written for telescopes %s", tel_ids)
-        nsb = source.nsb_calibrator
-        nsb.finish()
-        summary = [self._summary_row(tel_id) for tel_id in source.subarray.tel if nsb.counts[tel_id]]
         for row in summary:
             self.log.info(
                 "tel %d: %d pedestal events, average fraction of pixels with raised picture"
@@ -99,7 +105,7 @@ class SST1MProcessorTool(ProcessorTool):
                 row["tel_id"], row["n_pedestal_events"], row["mean_raised_threshold_fraction"],
                 row["mean_nsb_level_pe"],
             )
-        write_nsb_monitoring(self.part_path, nsb, summary)
+        write_nsb_monitoring(self.part_path, source.nsb_calibrator, summary)
 
     def _summary_row(self, tel_id):
         """Counts and settings of one telescope for /dl1/service/sst1m_processing."""
@@ -138,6 +144,16 @@ class SST1MProcessorTool(ProcessorTool):
     def _discard_output(self):
         self._exit_stack.close()
         self.part_path.unlink(missing_ok=True)
+
+
+def _context_metadata(summary):
+    """The processing summary as DataWriter context metadata (``CONTEXT SST1M TEL<id> <KEY>``)."""
+    return {
+        f"SST1M TEL{row['tel_id']:03d} {key.upper()}": value if isinstance(value, str) else float(value)
+        for row in summary
+        for key, value in row.items()
+        if key != "tel_id"
+    }
 
 
 def main():
