@@ -283,6 +283,14 @@ def best_run(command, cwd, log_path, repeat):
     """
     Run a command ``repeat`` times.
 
+    Parameters
+    ----------
+    command : list of str
+    cwd : pathlib.Path
+    log_path : pathlib.Path
+        Log of the last repetition.
+    repeat : int
+
     Returns
     -------
     wall_s : float
@@ -443,7 +451,8 @@ def format_table(rows):
             r.input,
             str(r.n_events),
             r.variant,
-            f"{r.rate_hz:.0f}" + ("" if r.precise else " *"),
+            ("n/a" if r.rate_hz != r.rate_hz else f"{r.rate_hz:.0f}")
+            + ("" if r.precise else " *"),
             f"{r.startup_s:.2f}",
             "-" if r.peak_rss_mb is None else f"{r.peak_rss_mb:.0f}",
         )
@@ -489,13 +498,39 @@ def memory_growth_lines(rows, n_small, n_large):
     return lines
 
 
+def code_version():
+    """
+    ctapipe_sst1m version and, in a git checkout, the commit (``+dirty`` if modified).
+
+    Returns
+    -------
+    str
+    """
+    import ctapipe_sst1m
+
+    version = ctapipe_sst1m.__version__
+    repo = Path(ctapipe_sst1m.__file__).resolve().parent.parent
+    try:
+        commit = subprocess.run(
+            ["git", "describe", "--always", "--dirty=+dirty"],
+            cwd=repo,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return version
+    return f"{version} ({commit})"
+
+
 def environment_line():
     """One line describing the software and machine."""
     import ctapipe
     import protozfits
 
     return (
-        f"Python {platform.python_version()}, ctapipe {ctapipe.__version__},"
+        f"ctapipe_sst1m {code_version()}, Python {platform.python_version()},"
+        f" ctapipe {ctapipe.__version__},"
         f" protozfits {getattr(protozfits, '__version__', '?')},"
         f" {os.cpu_count()} CPUs, {platform.machine()}"
     )

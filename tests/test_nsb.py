@@ -58,7 +58,8 @@ def test_saturation_reintegration():
     signal[1, 10:13] = 3500
     # pixel 2: nothing
     r1 = signal / 25.0
-    result = reintegrate_saturated_pixels(signal, r1)
+    baseline = np.full(3, 300.0)
+    result = reintegrate_saturated_pixels(signal + baseline[:, np.newaxis], baseline, r1)
     assert result.pixels.tolist() == [0]
     # from the first sample >= 700 ADC (8) to the first after the peak < 700 ADC (22), inclusive
     assert result.charge_pe[0] == pytest.approx(r1[0, 8:23].sum())

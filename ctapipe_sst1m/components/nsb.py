@@ -152,7 +152,8 @@ class SaturatedPixels:
 
 
 def reintegrate_saturated_pixels(
-    signal_adc,
+    raw_adc,
+    baseline_adc,
     r1_waveform,
     saturation_threshold_adc=3000.0,
     width_level_adc=2500.0,
@@ -172,8 +173,10 @@ def reintegrate_saturated_pixels(
 
     Parameters
     ----------
-    signal_adc : numpy.ndarray
-        Baseline-subtracted raw waveforms (n_pixels, n_samples), ADC.
+    raw_adc : numpy.ndarray
+        Raw waveforms (n_pixels, n_samples), ADC.
+    baseline_adc : numpy.ndarray
+        Baseline per pixel, ADC.
     r1_waveform : numpy.ndarray
         R1 waveforms (n_pixels, n_samples), p.e.
 
@@ -181,15 +184,21 @@ def reintegrate_saturated_pixels(
     -------
     SaturatedPixels
     """
-    peak = signal_adc.max(axis=1)
-    above_width_level = signal_adc > width_level_adc
+    peak = raw_adc.max(axis=1) - baseline_adc
+    candidates = np.flatnonzero(peak > saturation_threshold_adc)
+    if candidates.size == 0:
+        return SaturatedPixels(candidates, np.empty(0), np.empty(0))
+    signal_all = raw_adc[candidates] - baseline_adc[candidates, np.newaxis]
+    above_width_level = signal_all > width_level_adc
     width = np.count_nonzero(above_width_level, axis=1)
-    pixels = np.flatnonzero((peak > saturation_threshold_adc) & (width > min_width_samples))
+    wide = width > min_width_samples
+    pixels = candidates[wide]
     if pixels.size == 0:
         return SaturatedPixels(pixels, np.empty(0), np.empty(0))
-
-    signal = signal_adc[pixels]
-    level = integration_level * peak[pixels, np.newaxis]
+    above_width_level, width = above_width_level[wide], width[wide]
+    peak = peak[pixels]
+    signal = signal_all[wide]
+    level = integration_level * peak[:, np.newaxis]
     samples = np.arange(signal.shape[1])
     start = np.argmax(signal >= level, axis=1)
     after_peak = samples > np.argmax(signal, axis=1)[:, np.newaxis]
@@ -199,8 +208,8 @@ def reintegrate_saturated_pixels(
     )
     window = (samples >= start[:, np.newaxis]) & (samples <= stop[:, np.newaxis])
     charge = np.sum(r1_waveform[pixels] * window, axis=1)
-    first_above = np.argmax(above_width_level[pixels], axis=1)
-    peak_time = sample_width_ns * (first_above + width[pixels] / 2)
+    first_above = np.argmax(above_width_level, axis=1)
+    peak_time = sample_width_ns * (first_above + width / 2)
     return SaturatedPixels(pixels, charge, peak_time)
 
 
@@ -210,18 +219,17 @@ class _PedestalBuffers:
     def __init__(self, raw_size, image_size):
         self.raw_std = deque(maxlen=raw_size)
         self.images = deque(maxlen=image_size)
-        self.times_ns = deque(maxlen=image_size)
         self._sum = None
         self._sum2 = None
         self.n_total = 0
-        self.n_survived_cleaning = 0
         self.mean_raw_std = None
+        self._statistics = None
 
     def add_raw(self, raw_std):
         self.raw_std.append(raw_std)
         self.mean_raw_std = np.mean(self.raw_std, axis=0)
 
-    def add_image(self, image, time_ns):
+    def add_image(self, image):
         image = image.astype(np.float64)
         if self._sum is None:
             self._sum = np.zeros_like(image)
@@ -231,20 +239,17 @@ class _PedestalBuffers:
             self._sum -= oldest
             self._sum2 -= oldest**2
         self.images.append(image)
-        self.times_ns.append(time_ns)
         self._sum += image
         self._sum2 += image**2
         self.n_total += 1
-
-    def statistics(self):
-        """Mean, median and std of the buffered pedestal charges (p.e.), or None."""
         n = len(self.images)
-        if n == 0:
-            return None
         mean = self._sum / n
         std = np.sqrt(np.maximum(self._sum2 / n - mean**2, 0.0))
-        median = np.median(self.images, axis=0) if n > 1 else mean
-        return mean, median, std, n
+        self._statistics = (mean, std, n)
+
+    def statistics(self):
+        """Mean and std of the buffered pedestal charges (p.e.) and their number, or None."""
+        return self._statistics
 
 
 class _PedestalWindow:
@@ -434,6 +439,9 @@ class NsbCalibrator(TelescopeComponent):
         self.buffers = {}
         self.counts = {tel_id: Counter() for tel_id in subarray.tel}
         self._window = {}
+        self._base_factor = {}
+        self._voltage_drop = {}
+        self._dead = {}
         self._swaps = []
         self._module_pixels = None
         #: closed pedestal time windows per telescope (dicts of window statistics)
@@ -491,16 +499,18 @@ class NsbCalibrator(TelescopeComponent):
             self.log.info("tel %d: modules %d and %d swapped back", tel_id, module_1, module_2)
         return permutation
 
-    def _window_factors(self, tel_id):
-        if tel_id not in self._window:
+    def _charge_factor(self, tel_id):
+        """intensity_correction / window transmittance per pixel (computed once)."""
+        if tel_id not in self._base_factor:
             path = self.window_transmittance_path.tel[tel_id]
             n_pixels = self.subarray.tel[tel_id].camera.geometry.n_pixels
             if path is None:
                 self.log.info("tel %d: no camera-window transmittance correction", tel_id)
-                self._window[tel_id] = np.ones(n_pixels)
+                window = np.ones(n_pixels)
             else:
-                self._window[tel_id] = read_window_transmittance(path, n_pixels)
-        return self._window[tel_id]
+                window = read_window_transmittance(path, n_pixels)
+            self._base_factor[tel_id] = self.intensity_correction.tel[tel_id] / window
+        return self._base_factor[tel_id]
 
     def _buffers(self, tel_id):
         if tel_id not in self.buffers:
@@ -517,25 +527,26 @@ class NsbCalibrator(TelescopeComponent):
     # ----------------------------------------------------------- per event
     def voltage_drop(self, tel_id):
         """Current voltage-drop factor (scalar or per pixel; 1 without correction or pedestals)."""
-        mean_std = self._buffers(tel_id).mean_raw_std
-        if mean_std is None:
-            return 1.0
-        if self.apply_pixelwise_Vdrop_correction:
-            return voltage_drop_factor(mean_std**2, tel_id)
-        if self.apply_global_Vdrop_correction:
-            return float(voltage_drop_factor(np.median(mean_std) ** 2, tel_id))
-        return 1.0
+        return self._voltage_drop.get(tel_id, 1.0)
 
     def add_pedestal_waveform(self, tel_id, raw_waveform):
         """Add the raw waveform (n_pixels, n_samples, ADC) of a pedestal event."""
-        self._buffers(tel_id).add_raw(raw_waveform.std(axis=1, dtype=np.float64))
+        buffers = self._buffers(tel_id)
+        buffers.add_raw(raw_waveform.std(axis=1, dtype=np.float64))
+        mean_std = buffers.mean_raw_std
+        if self.apply_pixelwise_Vdrop_correction:
+            self._voltage_drop[tel_id] = voltage_drop_factor(mean_std**2, tel_id)
+        elif self.apply_global_Vdrop_correction:
+            self._voltage_drop[tel_id] = float(voltage_drop_factor(np.median(mean_std) ** 2, tel_id))
+        if self.dynamic_dead_pixel_interpolation:
+            self._dead[tel_id] = mean_std < self.dead_pixel_std_threshold_adc
 
     def add_pedestal_image(self, event, tel_id, time_ns):
         """Calibrate a pedestal event (already filled by fill_monitoring) and buffer its image."""
         self.calibrator(event)
         image = event.dl1.tel[tel_id].image
         buffers = self._buffers(tel_id)
-        buffers.add_image(image, time_ns)
+        buffers.add_image(image)
         self.counts[tel_id]["pedestal events"] += 1
         self.charge_histograms[tel_id] += np.histogram(image, self.charge_histogram_edges)[0]
         self._add_to_window(tel_id, image, buffers.raw_std[-1], time_ns)
@@ -556,7 +567,7 @@ class NsbCalibrator(TelescopeComponent):
             self.pedestal_windows[tel_id].append(window.row())
         self._open_window = {}
 
-    def fill_monitoring(self, event, tel_id, signal_adc):
+    def fill_monitoring(self, event, tel_id, raw_waveform, baseline_adc):
         """
         Fill the monitoring container of one telescope event.
 
@@ -566,23 +577,23 @@ class NsbCalibrator(TelescopeComponent):
             Event with R1 and the outlier mask of the R0 to R1 step.
         tel_id : int
             Telescope id.
-        signal_adc : numpy.ndarray
-            Baseline-subtracted raw waveforms (n_pixels, n_samples), ADC.
+        raw_waveform : numpy.ndarray
+            Raw waveforms (n_pixels, n_samples), ADC.
+        baseline_adc : numpy.ndarray
+            Baseline per pixel, ADC.
         """
         camera = event.monitoring.tel[tel_id].camera
-        buffers = self._buffers(tel_id)
-        factor = self.intensity_correction.tel[tel_id] / self._window_factors(tel_id)
-        outliers = camera.coefficients.outlier_mask[0].copy()
-
-        if self.dynamic_dead_pixel_interpolation and buffers.mean_raw_std is not None:
-            dead = buffers.mean_raw_std < self.dead_pixel_std_threshold_adc
-            if dead.any():
-                self.counts[tel_id]["events with dead pixels"] += 1
-            outliers |= dead
+        factor = self._charge_factor(tel_id)
+        outliers = camera.coefficients.outlier_mask[0]
+        dead = self._dead.get(tel_id)
+        if dead is not None and dead.any():
+            self.counts[tel_id]["events with dead pixels"] += 1
+            outliers = outliers | dead
 
         time_shift = None
         saturated = reintegrate_saturated_pixels(
-            signal_adc,
+            raw_waveform,
+            baseline_adc,
             event.r1.tel[tel_id].waveform[0],
             self.saturation_threshold_adc,
             self.saturation_width_level_adc,
@@ -601,9 +612,9 @@ class NsbCalibrator(TelescopeComponent):
             self.counts[tel_id]["events without pedestal statistics"] += 1
             self._record(event, tel_id)
             return
-        mean, median, std, n_events = statistics
+        mean, std, n_events = statistics
         camera.pixel_statistics.pedestal_image = StatisticsContainer(
-            mean=mean[np.newaxis], median=median[np.newaxis], std=std[np.newaxis], n_events=n_events
+            mean=mean[np.newaxis], std=std[np.newaxis], n_events=n_events
         )
         event.sst1m[tel_id].nsb_level_pe = float(np.mean(mean))
         self._record(event, tel_id)
@@ -632,7 +643,7 @@ class NsbCalibrator(TelescopeComponent):
         for window in windows:
             if window["start_ns"] <= time_ns:
                 chosen = window
-        return chosen["charge_mean"], chosen["charge_median"], chosen["charge_std"], chosen["n_events"]
+        return chosen["charge_mean"], chosen["charge_std"], chosen["n_events"]
 
     def _saturation_coefficients(self, event, tel_id, saturated, factor):
         """Factor and time shift making the extracted charge and time those of the whole pulse."""

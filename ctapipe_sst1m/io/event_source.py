@@ -514,11 +514,11 @@ class SST1MEventSource(EventSource):
     def _calibrated_event(self, raw, tel_id, decoder, add_pedestal_waveform=True):
         """One event through R0 -> R1 and the NSB calibrator."""
         nsb = self.nsb_calibrator
-        event, waveform, signal_adc = self._make_event(raw, tel_id, decoder)
+        event, waveform, baseline_adc = self._make_event(raw, tel_id, decoder)
         is_pedestal = event.trigger.event_type == EventType.SKY_PEDESTAL
         if is_pedestal and add_pedestal_waveform:
             nsb.add_pedestal_waveform(tel_id, waveform)
-        nsb.fill_monitoring(event, tel_id, signal_adc)
+        nsb.fill_monitoring(event, tel_id, waveform, baseline_adc)
         if is_pedestal:
             nsb.add_pedestal_image(event, tel_id, event.sst1m[tel_id].camera_clock_ns)
         self.event_counts[event.trigger.event_type.name] += 1
@@ -575,8 +575,7 @@ class SST1MEventSource(EventSource):
             pointing.array_azimuth = az * u.rad
             pointing.array_ra = np.deg2rad(self.target.ra_deg) * u.rad
             pointing.array_dec = np.deg2rad(self.target.dec_deg) * u.rad
-        signal_adc = waveform - baseline_adc[:, np.newaxis]
-        return event, waveform, signal_adc
+        return event, waveform, baseline_adc
 
     def __exit__(self, exc_type, exc_value, traceback):
         self.close()
@@ -589,8 +588,15 @@ class SST1MEventSource(EventSource):
         super().close()
 
 
+NS_PER_DAY = 86_400 * NS_PER_S
+#: Julian date of 1970-01-01T00:00:00 (TAI)
+JD_1970 = 2440587.5
+
+
 def _tai_time(tai_ns):
-    return Time(tai_ns // NS_PER_S, (tai_ns % NS_PER_S) * 1e-9, format="unix_tai", scale="tai")
+    """astropy Time (TAI) of integer ns since 1970-01-01 TAI, exact to the ns."""
+    days, remainder = divmod(tai_ns, NS_PER_DAY)
+    return Time(JD_1970 + days, remainder / NS_PER_DAY, format="jd", scale="tai")
 
 
 def _copy_arrays(raw):

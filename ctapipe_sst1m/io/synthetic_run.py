@@ -15,7 +15,13 @@ from astropy.time import Time
 from .instrument import N_PIXELS, N_SAMPLES, digicam_geometry, reference_pulse_shape
 from .zfits_writer import DigiCamZFitsWriter
 
-__all__ = ["SyntheticRun", "write_synthetic_run", "synthetic_pixel_indices"]
+__all__ = [
+    "SyntheticRun",
+    "SyntheticStereoRun",
+    "write_synthetic_run",
+    "write_synthetic_stereo_run",
+    "synthetic_pixel_indices",
+]
 
 NS_PER_S = 1_000_000_000
 SAMPLE_NS = 4.0
@@ -135,24 +141,18 @@ def write_synthetic_run(directory, run=None):
     """
     run = run or SyntheticRun()
     rng = np.random.default_rng(run.seed)
-    images = _ImageModel(rng, run.dc_to_pe)
-    pixel_indices = synthetic_pixel_indices()
-    pixel_baseline = run.baseline_adc + rng.normal(0, 10, N_PIXELS)
-
     gaps = rng.exponential(NS_PER_S / run.rate_hz, run.n_events).astype(np.int64) + 4
     clock_ns = run.start_time_ns + np.cumsum(gaps) // 4 * 4
     index = np.arange(run.n_events)
     is_pedestal = (index % run.pedestal_interval == run.pedestal_interval - 1) & (
         index >= run.first_pedestal_event
     )
-    event_type = np.where(is_pedestal, 8, 1)
-    event_number = 1 + np.arange(run.n_events)
     truth = {
-        "event_number": event_number,
-        "camera_event_type": event_type,
+        "event_number": 1 + index,
+        "camera_event_type": np.where(is_pedestal, 8, 1),
         "clock_ns": clock_ns,
         "array_event_number": (
-            run.first_array_event_number + np.arange(run.n_events)
+            run.first_array_event_number + index
             if run.first_array_event_number is not None
             else np.full(run.n_events, -1)
         ),
@@ -162,10 +162,22 @@ def write_synthetic_run(directory, run=None):
             else np.full(run.n_events, -1)
         ),
     }
+    return _write_run_files(directory, run, truth, rng), truth
+
+
+def _write_run_files(directory, run, truth, rng):
+    """Write the events described by ``truth`` (time ordered) into the files of ``run``."""
+    images = _ImageModel(rng, run.dc_to_pe)
+    pixel_indices = synthetic_pixel_indices()
+    pixel_baseline = run.baseline_adc + rng.normal(0, 10, N_PIXELS)
+    baselines = np.rint(pixel_baseline * run.baseline_divisor).astype(np.int16)[pixel_indices]
+    dead = list(run.dead_pixels)
+    clock_ns = truth["clock_ns"]
+    n_events = len(clock_ns)
 
     paths = run.file_paths(directory)
     Path(directory).mkdir(parents=True, exist_ok=True)
-    bounds = np.linspace(0, run.n_events, run.n_files + 1).astype(int)
+    bounds = np.linspace(0, n_events, run.n_files + 1).astype(int)
     header = {"DATE": _file_creation_date(clock_ns[0])}
     if run.target is not None:
         header["TARGET"] = run.target
@@ -173,27 +185,109 @@ def write_synthetic_run(directory, run=None):
         with DigiCamZFitsWriter(path, header=header) as writer:
             for i in range(start, stop):
                 signal = pixel_baseline[:, np.newaxis] + rng.normal(0, run.noise_adc, (N_PIXELS, N_SAMPLES))
-                if event_type[i] != 8:
+                if truth["camera_event_type"][i] != 8:
                     signal += images.adc()
-                signal[list(run.dead_pixels)] = pixel_baseline[list(run.dead_pixels), np.newaxis]
+                signal[dead] = pixel_baseline[dead, np.newaxis]
                 samples = np.clip(np.rint(signal), 0, 4095).astype(np.int16)
-                baselines = np.rint(pixel_baseline * run.baseline_divisor).astype(np.int16)
                 optional = {}
-                if run.first_array_event_number is not None:
+                if truth["array_event_number"][i] >= 0:
                     optional["array_event_number"] = int(truth["array_event_number"][i])
-                if run.white_rabbit_offset_ns is not None:
+                if truth["white_rabbit_ns"][i] >= 0:
                     wr = int(truth["white_rabbit_ns"][i])
                     optional["trig_time_sec"] = wr // NS_PER_S
                     optional["trig_time_nanosec"] = wr % NS_PER_S
                 writer.write_event(
                     telescope_id=run.tel_id,
-                    event_number=int(event_number[i]),
+                    event_number=int(truth["event_number"][i]),
                     samples=samples[pixel_indices],
                     pixel_indices=pixel_indices,
-                    baselines=baselines[pixel_indices],
+                    baselines=baselines,
                     local_time_sec=int(clock_ns[i] // NS_PER_S),
                     local_time_nanosec=int(clock_ns[i] % NS_PER_S),
-                    event_type=int(event_type[i]),
+                    event_type=int(truth["camera_event_type"][i]),
                     **optional,
                 )
+    return paths
+
+
+@dataclass
+class SyntheticStereoRun:
+    """Parameters of a synthetic two-telescope run (telescopes 21 and 22)."""
+
+    #: showers seen by both telescopes
+    n_stereo: int = 200
+    #: fraction of each telescope's shower triggers that are single-telescope
+    single_fraction: float = 0.4
+    #: rate of stereo showers (Hz)
+    stereo_rate_hz: float = 100.0
+    #: interleaved pedestal rate of each camera (Hz)
+    pedestal_rate_hz: float = 20.0
+    #: camera clock of telescope 22 minus that of telescope 21 (ns)
+    clock_offset_ns: int = 3_217_000
+    #: White Rabbit timestamps (true time + jitter) in both cameras
+    white_rabbit: bool = True
+    white_rabbit_jitter_ns: float = 5.0
+    #: SWAT array event numbers, equal for the two halves of a stereo event
+    swat: bool = True
+    date: str = "20240304"
+    run: int = 12
+    n_files: int = 1
+    start_time_ns: int = 1_709_590_000 * NS_PER_S
+    target: str | None = "Crab_W1,83.6331,22.0145"
+    seed: int = 0
+
+
+def write_synthetic_stereo_run(directory, stereo=None):
+    """
+    Write the raw runs of both telescopes for the same showers, with a known pairing.
+
+    Returns
+    -------
+    paths : dict
+        ``{21: [Path, ...], 22: [Path, ...]}``.
+    truth : dict
+        ``{21: per-event truth, 22: per-event truth, "pairs": (n, 2) camera event numbers
+        of telescope 21 and 22 seeing the same shower}``.
+    """
+    stereo = stereo or SyntheticStereoRun()
+    rng = np.random.default_rng(stereo.seed)
+    duration_ns = int(stereo.n_stereo / stereo.stereo_rate_hz * NS_PER_S)
+    n_single = int(round(stereo.n_stereo * stereo.single_fraction / (1 - stereo.single_fraction)))
+    n_pedestals = max(1, int(duration_ns / NS_PER_S * stereo.pedestal_rate_hz))
+    stereo_times = np.sort(rng.integers(0, duration_ns, stereo.n_stereo))
+    next_swat = 1_000_000
+
+    paths, truth, stereo_numbers = {}, {}, {}
+    for tel_id, clock_offset in ((21, 0), (22, stereo.clock_offset_ns)):
+        single_times = rng.integers(0, duration_ns, n_single)
+        pedestal_times = np.linspace(0, duration_ns, n_pedestals, endpoint=False).astype(np.int64) + 777
+        true_times = np.concatenate([stereo_times, single_times, pedestal_times])
+        kind = np.concatenate([np.zeros(stereo.n_stereo, int), np.ones(n_single, int), np.full(n_pedestals, 2)])
+        source_index = np.concatenate([np.arange(stereo.n_stereo), np.full(n_single + n_pedestals, -1)])
+        order = np.argsort(true_times, kind="stable")
+        true_times, kind, source_index = true_times[order], kind[order], source_index[order]
+        n_events = len(true_times)
+
+        array_numbers = np.full(n_events, -1)
+        if stereo.swat:
+            array_numbers[kind == 0] = next_swat + source_index[kind == 0]
+            others = np.flatnonzero(kind != 0)
+            array_numbers[others] = next_swat + stereo.n_stereo + (tel_id - 21) * n_events + np.arange(len(others))
+        absolute = stereo.start_time_ns + true_times
+        jitter = np.rint(rng.normal(0, stereo.white_rabbit_jitter_ns, n_events)).astype(np.int64)
+        tel_truth = {
+            "event_number": 1 + np.arange(n_events),
+            "camera_event_type": np.where(kind == 2, 8, 1),
+            "clock_ns": (absolute + clock_offset) // 4 * 4,
+            "array_event_number": array_numbers,
+            "white_rabbit_ns": absolute + jitter if stereo.white_rabbit else np.full(n_events, -1),
+        }
+        run = SyntheticRun(
+            tel_id=tel_id, date=stereo.date, run=stereo.run, n_files=stereo.n_files,
+            target=stereo.target, seed=stereo.seed + tel_id,
+        )
+        paths[tel_id] = _write_run_files(directory, run, tel_truth, rng)
+        truth[tel_id] = tel_truth
+        stereo_numbers[tel_id] = tel_truth["event_number"][kind == 0][np.argsort(source_index[kind == 0])]
+    truth["pairs"] = np.column_stack([stereo_numbers[21], stereo_numbers[22]])
     return paths, truth
