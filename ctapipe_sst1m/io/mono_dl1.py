@@ -1,0 +1,109 @@
+"""Event indices of single-telescope SST-1M DL1 files, for stereo matching."""
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import tables
+from ctapipe.containers import EventType
+from ctapipe.io import read_table
+
+from .dl1_monitoring import SUMMARY_TABLE
+from .pointing_table import tai_ns
+
+__all__ = ["MonoRunIndex", "read_mono_index", "expand_inputs"]
+
+
+@dataclass
+class MonoRunIndex:
+    """The shower events of one telescope's DL1 file."""
+
+    path: Path
+    tel_id: int
+    obs_id: int
+    #: per event (shower events only, file order)
+    event_id: np.ndarray
+    #: array trigger time: White Rabbit when recorded, else camera clock (TAI ns)
+    time_ns: np.ndarray
+    #: camera clock (TAI ns)
+    camera_time_ns: np.ndarray
+    #: events of other types (pedestals, unknown) that were skipped
+    n_skipped: int
+    #: the file says whether its event ids are SWAT numbers (None: not recorded)
+    swat_event_ids: bool | None
+
+    @property
+    def has_white_rabbit(self):
+        """True if the array times differ from the camera clock (White Rabbit recorded)."""
+        return bool(len(self.time_ns)) and not np.array_equal(self.time_ns, self.camera_time_ns)
+
+    @property
+    def time_range_ns(self):
+        if len(self.camera_time_ns) == 0:
+            return None
+        return int(self.camera_time_ns.min()), int(self.camera_time_ns.max())
+
+
+def _is_simulation(path):
+    with tables.open_file(path) as h5:
+        process_type = h5.root._v_attrs["CTA PROCESS TYPE"] if "CTA PROCESS TYPE" in h5.root._v_attrs else ""
+        return "/simulation" in h5 or str(process_type) == "Simulation"
+
+
+def read_mono_index(path, expected_tel_id):
+    """
+    Read the event index of a single-telescope DL1 file.
+
+    Raises
+    ------
+    ValueError
+        For simulations, files of another telescope, or files with several telescopes.
+    """
+    path = Path(path)
+    try:
+        simulated = _is_simulation(path)
+    except (OSError, tables.HDF5ExtError) as err:
+        raise ValueError(f"{path}: not a readable ctapipe DL1 file ({err})") from None
+    if simulated:
+        raise ValueError(
+            f"{path}: simulated events need no matching: simulations already hold the events"
+            " of both telescopes with common event ids"
+        )
+    subarray_trigger = read_table(path, "/dl1/event/subarray/trigger")
+    telescope_trigger = read_table(path, "/dl1/event/telescope/trigger")
+    tel_ids = np.unique(telescope_trigger["tel_id"])
+    if len(tel_ids) == 0:
+        raise ValueError(f"{path}: no events")
+    if len(tel_ids) > 1 or tel_ids[0] != expected_tel_id:
+        raise ValueError(
+            f"{path}: holds events of telescope(s) {tel_ids.tolist()}, expected telescope {expected_tel_id}"
+        )
+    obs_ids = np.unique(subarray_trigger["obs_id"])
+    if len(obs_ids) != 1:
+        raise ValueError(f"{path}: expected one run (obs_id), found {obs_ids.tolist()}")
+    showers = np.asarray(subarray_trigger["event_type"]) == EventType.SUBARRAY.value
+    if not np.array_equal(subarray_trigger["event_id"], telescope_trigger["event_id"]):
+        raise ValueError(f"{path}: subarray and telescope trigger tables do not match")
+
+    swat = None
+    with tables.open_file(path) as h5:
+        if SUMMARY_TABLE in h5:
+            swat = bool(read_table(h5, SUMMARY_TABLE)["swat_event_ids"][0])
+    return MonoRunIndex(
+        path=path,
+        tel_id=int(tel_ids[0]),
+        obs_id=int(obs_ids[0]),
+        event_id=np.asarray(subarray_trigger["event_id"][showers], dtype=np.int64),
+        time_ns=tai_ns(subarray_trigger["time"][showers]),
+        camera_time_ns=tai_ns(telescope_trigger["time"][showers]),
+        n_skipped=int(np.count_nonzero(~showers)),
+        swat_event_ids=swat,
+    )
+
+
+def expand_inputs(paths):
+    """Files as given, directories replaced by their ``*.h5`` files (sorted)."""
+    files = []
+    for path in map(Path, paths):
+        files.extend(sorted(path.glob("*.h5")) if path.is_dir() else [path])
+    return files
