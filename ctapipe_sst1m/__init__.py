@@ -7,8 +7,17 @@ in any ctapipe tool. ctapipe imports it through the ``ctapipe_io`` entry point.
 """
 
 from .components.cleaning import ImageCleanerSST
+from .components.coincidence import CoincidenceMatcher
+from .components.nsb import NsbCalibrator
 from .components.r0_r1 import SST1MR0Corrections
 from .io.event_source import SST1MEventSource
 from .version import __version__
 
-__all__ = ["SST1MEventSource", "SST1MR0Corrections", "ImageCleanerSST", "__version__"]
+__all__ = [
+    "SST1MEventSource",
+    "SST1MR0Corrections",
+    "NsbCalibrator",
+    "ImageCleanerSST",
+    "CoincidenceMatcher",
+    "__version__",
+]
