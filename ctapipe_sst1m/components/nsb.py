@@ -184,17 +184,21 @@ def reintegrate_saturated_pixels(
     -------
     SaturatedPixels
     """
+    empty = SaturatedPixels(np.empty(0, dtype=np.int64), np.empty(0), np.empty(0))
+    # fast path: no sample anywhere reaches the threshold above the lowest baseline
+    if raw_adc.max() <= saturation_threshold_adc + baseline_adc.min():
+        return empty
     peak = raw_adc.max(axis=1) - baseline_adc
     candidates = np.flatnonzero(peak > saturation_threshold_adc)
     if candidates.size == 0:
-        return SaturatedPixels(candidates, np.empty(0), np.empty(0))
+        return empty
     signal_all = raw_adc[candidates] - baseline_adc[candidates, np.newaxis]
     above_width_level = signal_all > width_level_adc
     width = np.count_nonzero(above_width_level, axis=1)
     wide = width > min_width_samples
     pixels = candidates[wide]
     if pixels.size == 0:
-        return SaturatedPixels(pixels, np.empty(0), np.empty(0))
+        return empty
     above_width_level, width = above_width_level[wide], width[wide]
     peak = peak[pixels]
     signal = signal_all[wide]
