@@ -10,12 +10,14 @@ from .components.cleaning import ImageCleanerSST
 from .components.coincidence import CoincidenceMatcher
 from .components.nsb import NsbCalibrator
 from .components.r0_r1 import SST1MR0Corrections
+from .components.simulation_corrections import SST1MSimulationCorrections
 from .io.event_source import SST1MEventSource
 from .version import __version__
 
 __all__ = [
     "SST1MEventSource",
     "SST1MR0Corrections",
+    "SST1MSimulationCorrections",
     "NsbCalibrator",
     "ImageCleanerSST",
     "CoincidenceMatcher",

@@ -3,6 +3,7 @@
 import json
 import re
 
+import numpy as np
 import pytest
 from ctapipe.calib import CameraCalibrator
 from ctapipe.core import Tool
@@ -71,3 +72,34 @@ def test_every_seed_key_has_a_home(shared_dir):
         for kind, config in _seed_configs(shared_dir).items()
     }
     assert missing == {"mc": [], "data": []}
+
+
+def test_simulation_corrections(mc_config):
+    from ctapipe.containers import ArrayEventContainer, R1CameraContainer
+    from ctapipe.io import MonitoringSource
+
+    from ctapipe_sst1m import SST1MSimulationCorrections
+
+    assert "SST1MSimulationCorrections" in MonitoringSource.non_abstract_subclasses()
+    config = load_config(mc_config)
+    assert config.ProcessorTool.monitoring_source_list == ["SST1MSimulationCorrections"]
+    config.SST1MSimulationCorrections.quantum_efficiency_table = [
+        ("id", 1, "qe_SST1M_5477_ave_TEL1_NSB136.0"), ("id", 2, "")
+    ]
+    config.SST1MSimulationCorrections.pde_correction_factor = 0.5
+    subarray = sst1m_subarray((1, 2))
+    corrections = MonitoringSource.from_name("SST1MSimulationCorrections", subarray=subarray, config=config)
+    event = ArrayEventContainer()
+    for tel_id in (1, 2):
+        event.r1.tel[tel_id] = R1CameraContainer(waveform=np.zeros((1, 1296, 50)))
+    corrections.fill_monitoring_container(event)
+    factor_1 = event.monitoring.tel[1].camera.coefficients.factor
+    assert factor_1.shape == (1, 1296)
+    assert factor_1[0, 0] == pytest.approx(1 / 0.9656945022506267)
+    assert event.monitoring.tel[2].camera.coefficients.factor[0, 0] == pytest.approx(2.0)
+    assert not event.monitoring.tel[1].camera.coefficients.outlier_mask.any()
+
+    config.SST1MSimulationCorrections.quantum_efficiency_table = "qe_unknown"
+    unknown = SST1MSimulationCorrections(subarray=subarray, config=config)
+    with pytest.raises(ValueError, match="qe_unknown"):
+        unknown.fill_monitoring_container(event)

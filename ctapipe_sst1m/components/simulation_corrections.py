@@ -1,0 +1,98 @@
+"""Charge corrections of SST-1M simulations, as a ctapipe MonitoringSource."""
+
+import numpy as np
+from ctapipe.core.traits import Bool, FloatTelescopeParameter, TelescopeParameter, Unicode
+from ctapipe.io import MonitoringSource
+from ctapipe.io.monitoringtypes import MonitoringType
+
+__all__ = ["SST1MSimulationCorrections", "PDE_CORRECTION_FACTORS"]
+
+#: Photo-detection-efficiency correction per simulated quantum-efficiency table
+#: (sim_telarray QUANTUM_EFFICIENCY file name without extension), per camera:
+#: simulated charges are divided by it (SST-1M collaboration values).
+PDE_CORRECTION_FACTORS = {
+    1: {
+        "qe_SST1M_5477_ave_TEL1_NSB136.0": 0.9656945022506267,
+        "qe_SST1M_5477_ave_TEL1_NSB251.0": 0.9393873691700036,
+    },
+    2: {
+        "qe_SST1M_5477_ave_TEL2_NSB177.0": 0.9891814057303215,
+        "qe_SST1M_5477_ave_TEL2_NSB300.0": 0.9819055121768047,
+    },
+}
+
+
+class SST1MSimulationCorrections(MonitoringSource):
+    """
+    Scale the charges of simulated SST-1M events: PDE correction and intensity correction.
+
+    Select it in ctapipe-process with ``ProcessorTool.monitoring_source_list:
+    [SST1MSimulationCorrections]`` (as ``sst1m_mc.yaml`` does); ctapipe calls it for
+    every event before the CameraCalibrator, which multiplies the extracted charges by
+    ``intensity_correction / pde_factor``. None of the data-only corrections apply to
+    simulations.
+    """
+
+    apply_pde_correction = Bool(
+        default_value=True,
+        help="Divide simulated charges by the PDE correction factor of the simulated QE table.",
+    ).tag(config=True)
+
+    quantum_efficiency_table = TelescopeParameter(
+        trait=Unicode(),
+        default_value=[("type", "*", "")],
+        help=(
+            "Name of the simulated quantum-efficiency table per telescope (e.g."
+            " 'qe_SST1M_5477_ave_TEL1_NSB136.0'), which selects the PDE factor;"
+            " empty: pde_correction_factor."
+        ),
+    ).tag(config=True)
+
+    pde_correction_factor = FloatTelescopeParameter(
+        default_value=1.0,
+        help="PDE correction factor per telescope when no quantum_efficiency_table is given.",
+    ).tag(config=True)
+
+    intensity_correction = FloatTelescopeParameter(
+        default_value=1.0, help="Global scale of the charges per telescope."
+    ).tag(config=True)
+
+    def __init__(self, subarray=None, config=None, parent=None, **kwargs):
+        super().__init__(subarray=subarray, config=config, parent=parent, **kwargs)
+        self.metadata = dict(is_simulation=True)
+        self._factor = {}
+
+    @property
+    def monitoring_types(self):
+        return (MonitoringType.CAMERA_COEFFICIENTS,)
+
+    def pde_factor(self, tel_id):
+        """The PDE correction factor of a telescope (1 when the correction is off)."""
+        if not self.apply_pde_correction:
+            return 1.0
+        table = self.quantum_efficiency_table.tel[tel_id]
+        if not table:
+            return self.pde_correction_factor.tel[tel_id]
+        camera = tel_id - 20 if tel_id > 20 else tel_id
+        known = PDE_CORRECTION_FACTORS.get(camera, {})
+        if table not in known:
+            raise ValueError(
+                f"tel {tel_id}: no PDE correction factor for quantum-efficiency table"
+                f" {table!r}; known: {sorted(known)}"
+            )
+        return known[table]
+
+    def fill_monitoring_container(self, event):
+        """Set ``coefficients.factor`` (and an empty outlier mask if none) for every telescope."""
+        for tel_id in event.r1.tel:
+            if tel_id not in self._factor:
+                n_pixels = self.subarray.tel[tel_id].camera.geometry.n_pixels
+                factor = self.intensity_correction.tel[tel_id] / self.pde_factor(tel_id)
+                self._factor[tel_id] = np.full((1, n_pixels), factor)
+            coefficients = event.monitoring.tel[tel_id].camera.coefficients
+            coefficients.factor = self._factor[tel_id]
+            if coefficients.outlier_mask is None:
+                coefficients.outlier_mask = np.zeros_like(self._factor[tel_id], dtype=bool)
+
+    def close(self):
+        """Nothing to release."""
