@@ -12,10 +12,12 @@ from .components.nsb import NsbCalibrator
 from .components.r0_r1 import SST1MR0Corrections
 from .components.simulation_corrections import SST1MSimulationCorrections
 from .io.event_source import SST1MEventSource
+from .io.simulation_source import SST1MSimulationSource
 from .version import __version__
 
 __all__ = [
     "SST1MEventSource",
+    "SST1MSimulationSource",
     "SST1MR0Corrections",
     "SST1MSimulationCorrections",
     "NsbCalibrator",

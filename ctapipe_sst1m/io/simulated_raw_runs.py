@@ -1,0 +1,142 @@
+"""Raw DigiCam runs of both telescopes from the SST-1M simulation, with the true pairing."""
+
+from pathlib import Path
+
+import astropy.units as u
+import numpy as np
+from astropy.coordinates import AltAz, EarthLocation, SkyCoord
+from astropy.table import Table
+from astropy.time import Time
+
+from .event_source import DEFAULT_TELESCOPE_LOCATIONS
+from .instrument import N_PIXELS
+from .simulation_source import SST1MSimulationSource
+from .synthetic_run import synthetic_pixel_indices
+from .zfits_writer import DigiCamZFitsWriter
+
+__all__ = ["write_simulated_raw_runs"]
+
+NS_PER_S = 1_000_000_000
+#: interleaved pedestals get array event numbers from here on (unique, never shared)
+PEDESTAL_ARRAY_NUMBER_OFFSET = 1_000_000_000
+#: simulation telescope -> real-data telescope id written in the raw files
+DATA_TEL_ID = {1: 21, 2: 22}
+
+
+class _RunWriter:
+    """The files of one telescope's run, a new file every ``events_per_file`` events."""
+
+    def __init__(self, directory, tel_id, date, run, events_per_file, header):
+        self.directory, self.tel_id, self.date, self.run = Path(directory), tel_id, date, run
+        self.events_per_file, self.header = events_per_file, header
+        self.paths, self._writer, self._n_in_file, self.event_number = [], None, 0, 0
+
+    def write(self, adc, time_ns, clock_offset_ns, event_type, array_event_number, baseline_adc):
+        if self._writer is None or self._n_in_file == self.events_per_file:
+            self.close()
+            name = f"SST1M{self.tel_id - 20}_{self.date}_{self.run:04d}_{len(self.paths):03d}.fits.fz"
+            self.paths.append(self.directory / name)
+            self._writer = DigiCamZFitsWriter(self.paths[-1], header=self.header).__enter__()
+            self._n_in_file = 0
+        self.event_number += 1
+        self._n_in_file += 1
+        indices = synthetic_pixel_indices()
+        clock = (time_ns + clock_offset_ns) // 4 * 4
+        self._writer.write_event(
+            telescope_id=self.tel_id,
+            event_number=self.event_number,
+            samples=adc[indices],
+            pixel_indices=indices,
+            baselines=np.full(N_PIXELS, int(round(baseline_adc * 16)), dtype=np.int16),
+            local_time_sec=int(clock // NS_PER_S),
+            local_time_nanosec=int(clock % NS_PER_S),
+            event_type=event_type,
+            array_event_number=int(array_event_number),
+            trig_time_sec=int(time_ns // NS_PER_S),
+            trig_time_nanosec=int(time_ns % NS_PER_S),
+        )
+        return self.event_number
+
+    def close(self):
+        if self._writer is not None:
+            self._writer.__exit__(None, None, None)
+            self._writer = None
+
+
+def write_simulated_raw_runs(
+    card_path,
+    directory,
+    date="20240304",
+    run=1,
+    start_time="2024-03-04T22:00:00",
+    clock_offset_ns=3_217_000,
+    pedestal_interval=10,
+    events_per_file=200,
+    dc_to_pe=26.8,
+    baseline_adc=330.0,
+):
+    """
+    Write the simulated showers of a card as raw zfits runs of telescopes 21 and 22.
+
+    Every simulated event where a camera triggers becomes a camera event of that
+    telescope (stereo events in both, single-telescope triggers in one), with the
+    White Rabbit time (true time, TAI), the camera clock (telescope 22 off by
+    ``clock_offset_ns``), a common SWAT array event number, the TARGET keyword of
+    the pointing, and an interleaved pedestal event (NSB only) after every
+    ``pedestal_interval`` events of a camera; runs are split into files of
+    ``events_per_file`` events.
+
+    Returns
+    -------
+    paths : dict
+        ``{21: [Path, ...], 22: [Path, ...]}``.
+    truth : astropy.table.Table
+        Per simulated triggered event: SWAT number, camera event numbers of
+        telescopes 21 and 22 (-1 if not triggered), true energy.
+    """
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    source = SST1MSimulationSource(card_path)
+    card = source.card
+    start = Time(start_time, scale="utc")
+    lon, lat, height = DEFAULT_TELESCOPE_LOCATIONS[21]
+    location = EarthLocation(lon=lon * u.deg, lat=lat * u.deg, height=height * u.m)
+    pointing = SkyCoord(
+        alt=card.pointing_alt_deg * u.deg, az=card.pointing_az_deg * u.deg,
+        frame=AltAz(obstime=start, location=location),
+    ).icrs
+    header = {"TARGET": f"Simulation_W1,{pointing.ra.deg:.4f},{pointing.dec.deg:.4f}"}
+    start_ns = int(round(start.tai.unix_tai)) * NS_PER_S
+    writers = {
+        tel_id: _RunWriter(directory, DATA_TEL_ID[tel_id], date, run, events_per_file, header)
+        for tel_id in source.subarray.tel
+    }
+    offsets = {1: 0, 2: clock_offset_ns}
+    shower_count = dict.fromkeys(writers, 0)
+    rng = np.random.default_rng(card.seed + 1)
+    rows = []
+    try:
+        for number, event in enumerate(source, start=1):
+            time_ns = start_ns + number * 5_000_000 + int(rng.integers(0, 1_000_000))
+            row = {"array_event_number": number, "true_energy_tev": event.simulation.shower.energy.to_value(u.TeV)}
+            for tel_id, writer in writers.items():
+                camera_number = -1
+                if tel_id in event.r1.tel:
+                    adc = source.camera.adc_waveform(tel_id, event.r1.tel[tel_id].waveform[0], dc_to_pe, baseline_adc)
+                    camera_number = writer.write(adc, time_ns, offsets[tel_id], 1, number, baseline_adc)
+                    shower_count[tel_id] += 1
+                    if shower_count[tel_id] % pedestal_interval == 0:
+                        pedestal = source.camera.r1_waveform(
+                            tel_id, np.zeros(N_PIXELS, dtype=np.int64), np.full(N_PIXELS, np.nan)
+                        )
+                        adc = source.camera.adc_waveform(tel_id, pedestal[0], dc_to_pe, baseline_adc)
+                        pedestal_number = PEDESTAL_ARRAY_NUMBER_OFFSET + writer.event_number + 1
+                        writer.write(adc, time_ns + 1_000_000, offsets[tel_id], 8, pedestal_number, baseline_adc)
+                row[f"tel_{DATA_TEL_ID[tel_id]:03d}_event_number"] = camera_number
+            rows.append(row)
+    finally:
+        for writer in writers.values():
+            writer.close()
+    truth = Table(rows=rows)
+    truth.write(directory / f"SST1M_{date}_{run:04d}_truth.ecsv", overwrite=True)
+    return {DATA_TEL_ID[t]: w.paths for t, w in writers.items()}, truth

@@ -1,0 +1,139 @@
+"""sst1m-simulate: a fast SST-1M simulation to DL1 (or to raw zfits runs)."""
+
+from importlib.resources import files
+from pathlib import Path
+
+from ctapipe.core import Tool
+from ctapipe.core.tool import run_tool
+from ctapipe.core.traits import Bool, CaselessStrEnum, Float, Int
+from ctapipe.core.traits import Path as PathTrait
+
+from ..io.simulation_card import SimulationCard, write_card
+from .process import SST1MProcessorTool
+
+__all__ = ["SimulateTool"]
+
+#: defaults per particle and spectrum: (max impact m, viewcone deg, minimum energy TeV)
+PRODUCTION_DEFAULTS = {
+    ("gamma", "point"): (500.0, 0.0, 0.2),
+    ("gamma", "diffuse"): (500.0, 6.0, 0.2),
+    ("proton", "diffuse"): (800.0, 8.0, 0.4),
+    ("proton", "point"): (800.0, 8.0, 0.4),
+}
+
+
+class SimulateTool(Tool):
+    """
+    Simulate gamma or proton showers for the two SST-1M telescopes and process them
+    to DL1 exactly like ``ctapipe-process --config sst1m_mc.yaml`` (the simulation
+    card is written next to the output and can be processed again with any ctapipe
+    tool). Deterministic for a seed.
+    """
+
+    name = "sst1m-simulate"
+    description = __doc__
+    examples = """
+    sst1m-simulate --particle gamma --spectrum point --n-showers 20000 --seed 1 --output gamma_point.dl1.h5
+    sst1m-simulate --particle proton --spectrum diffuse --n-showers 20000 --seed 2 --output proton.dl1.h5
+    """
+
+    particle = CaselessStrEnum(["gamma", "proton"], default_value="gamma", help="Primary particle.").tag(config=True)
+    spectrum = CaselessStrEnum(
+        ["point", "diffuse"], default_value="point",
+        help="point: source at source_offset_deg from the pointing; diffuse: within viewcone_deg.",
+    ).tag(config=True)
+    n_showers = Int(default_value=1000, min=1, help="Number of simulated showers.").tag(config=True)
+    shower_reuse = Int(default_value=1, min=1, help="Uses of each shower with other core positions.").tag(config=True)
+    seed = Int(default_value=0, help="Random seed.").tag(config=True)
+    obs_id = Int(default_value=1, help="obs_id (run number) of the production.").tag(config=True)
+    energy_min_tev = Float(default_value=None, allow_none=True, help="Minimum energy (TeV); default 0.2 gammas, 0.4 protons.").tag(config=True)
+    energy_max_tev = Float(default_value=300.0, help="Maximum energy (TeV).").tag(config=True)
+    spectral_index = Float(default_value=-2.0, help="Power-law index of the simulated spectrum.").tag(config=True)
+    max_impact_m = Float(default_value=None, allow_none=True, help="Core scatter radius (m); default 500 gammas, 800 protons.").tag(config=True)
+    viewcone_deg = Float(default_value=None, allow_none=True, help="Diffuse viewcone radius (deg); default 6 gammas, 8 protons.").tag(config=True)
+    pointing_alt_deg = Float(default_value=70.0, help="Pointing altitude (deg).").tag(config=True)
+    pointing_az_deg = Float(default_value=180.0, help="Pointing azimuth (deg).").tag(config=True)
+    source_offset_deg = Float(default_value=0.4, help="Point source offset from the pointing (deg, wobble).").tag(config=True)
+    output = PathTrait(default_value=None, allow_none=True, directory_ok=False, help="DL1 output file.").tag(config=True)
+    raw_dir = PathTrait(
+        default_value=None, allow_none=True, directory_ok=True, file_ok=False,
+        help=(
+            "Instead of DL1, write raw zfits runs of telescopes 21 and 22 (White Rabbit and"
+            " camera clocks, SWAT numbers, TARGET, interleaved pedestals, several files per"
+            " run) and a truth table of the true pairs into this directory."
+        ),
+    ).tag(config=True)
+    progress_bar = Bool(default_value=True, help="Show a progress bar.").tag(config=True)
+
+    aliases = {
+        "particle": "SimulateTool.particle",
+        "spectrum": "SimulateTool.spectrum",
+        "n-showers": "SimulateTool.n_showers",
+        "seed": "SimulateTool.seed",
+        ("o", "output"): "SimulateTool.output",
+        "raw-dir": "SimulateTool.raw_dir",
+        "obs-id": "SimulateTool.obs_id",
+    }
+
+    def card(self):
+        """The simulation card of the configured production."""
+        max_impact, viewcone, energy_min = PRODUCTION_DEFAULTS[(self.particle, self.spectrum)]
+        return SimulationCard(
+            particle=self.particle,
+            spectrum=self.spectrum,
+            n_showers=self.n_showers,
+            shower_reuse=self.shower_reuse,
+            seed=self.seed,
+            obs_id=self.obs_id,
+            energy_min_tev=self.energy_min_tev or energy_min,
+            energy_max_tev=self.energy_max_tev,
+            spectral_index=self.spectral_index,
+            max_impact_m=self.max_impact_m or max_impact,
+            viewcone_deg=self.viewcone_deg if self.viewcone_deg is not None else viewcone,
+            pointing_alt_deg=self.pointing_alt_deg,
+            pointing_az_deg=self.pointing_az_deg,
+            source_offset_deg=self.source_offset_deg,
+        )
+
+    def start(self):
+        if self.raw_dir is not None:
+            self._write_raw_runs()
+            return
+        if self.output is None:
+            raise ValueError("Give --output or --raw-dir")
+        output = Path(self.output)
+        card_path = output.with_name(output.name.removesuffix(".h5").removesuffix(".dl1") + ".simcard.yaml")
+        write_card(card_path, self.card())
+        config = Path(str(files("ctapipe_sst1m") / "resources" / "sst1m_mc.yaml"))
+        argv = [f"--input={card_path}", f"--output={output}", f"--config={config}"]
+        if self.overwrite:
+            argv.append("--overwrite")
+        if self.progress_bar:
+            argv.append("--progress")
+        status = run_tool(SST1MProcessorTool(), argv=argv, raises=True)
+        if status != 0:
+            raise RuntimeError(f"processing {card_path} failed with status {status}")
+        self.log.info("wrote %s (card %s)", output, card_path)
+
+
+    def _write_raw_runs(self):
+        from ..io.simulated_raw_runs import write_simulated_raw_runs
+
+        directory = Path(self.raw_dir)
+        directory.mkdir(parents=True, exist_ok=True)
+        card_path = directory / f"{self.particle}_{self.spectrum}.simcard.yaml"
+        write_card(card_path, self.card())
+        paths, truth = write_simulated_raw_runs(card_path, directory, run=self.obs_id)
+        for tel_id, files in paths.items():
+            self.log.info("telescope %d: %d raw files", tel_id, len(files))
+            print(f"telescope {tel_id}: {len(files)} raw files in {directory}")
+        print(f"{len(truth)} triggered events, truth table in {directory}")
+
+
+def main():
+    """Run the tool."""
+    SimulateTool().run()
+
+
+if __name__ == "__main__":
+    main()
