@@ -12,7 +12,7 @@ from ctapipe.visualization import CameraDisplay  # noqa: E402
 from .components.cleaning import ImageCleanerSST  # noqa: E402
 from .io.dl1_monitoring import EVENT_NSB_GROUP, PEDESTAL_GROUP  # noqa: E402
 
-__all__ = ["plot_nsb_diagnostics"]
+__all__ = ["plot_nsb_diagnostics", "plot_simulation_overview"]
 
 
 def plot_nsb_diagnostics(dl1_path, png_path, tel_id, cleaner=None):
@@ -64,4 +64,76 @@ def plot_nsb_diagnostics(dl1_path, png_path, tel_id, cleaner=None):
     ax.set_title(f"{int(weights.sum())} pedestal events in {len(windows)} time windows")
     fig.suptitle(f"tel {tel_id}: NSB diagnostics of {dl1_path.name if hasattr(dl1_path, 'name') else dl1_path}")
     fig.savefig(png_path, dpi=80)
+    plt.close(fig)
+
+
+def plot_simulation_overview(dl1_path, card_path, png_path, n_images=4, crab_index=-2.6):
+    """
+    Overview of a simulated production: thrown and triggered energies (and the
+    differential trigger rate for a Crab-like spectrum), intensity versus energy,
+    and true images of the first triggered events.
+
+    Parameters
+    ----------
+    dl1_path : str or Path
+        DL1 file of the production (sst1m-simulate or ctapipe-process with sst1m_mc.yaml).
+    card_path : str or Path
+        Its simulation card (for the images).
+    png_path : str or Path
+        Output PNG.
+    """
+    from ctapipe.io import TableLoader
+
+    from .io.simulation_source import SST1MSimulationSource
+
+    distribution = read_table(dl1_path, "/simulation/service/shower_distribution")[0]
+    config = read_table(dl1_path, "/configuration/simulation/run")[0]
+    edges = np.asarray(distribution["bins_energy"])
+    thrown = np.asarray(distribution["histogram"]).sum(axis=1)
+    showers = read_table(dl1_path, "/simulation/event/subarray/shower")
+    triggered, _ = np.histogram(np.asarray(showers["true_energy"]), edges)
+    with TableLoader(dl1_path) as loader:
+        events = loader.read_telescope_events(dl1_parameters=True, simulated=True, dl2=False, pointing=False)
+
+    fig = plt.figure(figsize=(4 * n_images, 9), layout="constrained")
+    grid = fig.add_gridspec(2, n_images)
+    centers = np.sqrt(edges[:-1] * edges[1:])
+    ax = fig.add_subplot(grid[0, : n_images // 2])
+    ax.stairs(thrown, edges, label="thrown")
+    ax.stairs(triggered, edges, label="triggered")
+    weight = centers ** (crab_index - config["spectral_index"])
+    rate = triggered * weight
+    ax.stairs(rate / rate.max() * triggered.max(), edges, label=f"triggered × E^{crab_index - config['spectral_index']:.1f} (rate, a.u.)")
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel("true energy [TeV]")
+    ax.set_ylabel("showers per bin")
+    ax.set_title(f"threshold (peak of the rate): {centers[np.argmax(rate)]:.2f} TeV")
+    ax.legend()
+
+    ax = fig.add_subplot(grid[0, n_images // 2 :])
+    valid = np.isfinite(events["camera_frame_hillas_intensity"])
+    ax.loglog(
+        np.asarray(events["true_energy"])[valid],
+        np.asarray(events["camera_frame_hillas_intensity"])[valid],
+        ".", ms=2,
+    )
+    ax.set_xlabel("true energy [TeV]")
+    ax.set_ylabel("image intensity [p.e.]")
+    ax.set_title(f"{len(events)} telescope events of {len(showers)} triggered showers")
+
+    with SST1MSimulationSource(card_path, max_events=n_images) as source:
+        for column, event in enumerate(source):
+            tel_id = event.trigger.tels_with_trigger[0]
+            ax = fig.add_subplot(grid[1, column])
+            geometry = source.subarray.tel[tel_id].camera.geometry
+            display = CameraDisplay(geometry, image=event.simulation.tel[tel_id].true_image, ax=ax, title="")
+            display.add_colorbar(ax=ax, label="true p.e.")
+            shower = event.simulation.shower
+            ax.set_title(
+                f"tel {tel_id}: {shower.energy.to_value('TeV'):.2f} TeV,"
+                f" impact {event.simulation.tel[tel_id].impact.distance.to_value('m'):.0f} m"
+            )
+    fig.suptitle(f"{config['n_showers']} simulated {'gamma' if showers['true_shower_primary_id'][0] == 0 else 'proton'} showers")
+    fig.savefig(png_path, dpi=70)
     plt.close(fig)

@@ -59,6 +59,7 @@ def gamma_dl1(tmp_path_factory):
 
 def test_simulate_writes_dl1_with_truth(gamma_dl1):
     assert gamma_dl1.with_name("gamma_diffuse.simcard.yaml").is_file()
+    assert gamma_dl1.with_name("gamma_diffuse_overview.png").is_file()
     with TableLoader(gamma_dl1) as loader:
         events = loader.read_telescope_events(dl1_parameters=True, simulated=True, dl2=True)
     assert len(events) > 20

@@ -9,9 +9,10 @@ from ctapipe.core.traits import Bool, CaselessStrEnum, Float, Int
 from ctapipe.core.traits import Path as PathTrait
 
 from ..io.simulation_card import SimulationCard, write_card
+from ..plotting import plot_simulation_overview
 from .process import SST1MProcessorTool
 
-__all__ = ["SimulateTool"]
+__all__ = ["SimulateTool", "PRODUCTION_DEFAULTS"]
 
 #: defaults per particle and spectrum: (max impact m, viewcone deg, minimum energy TeV)
 PRODUCTION_DEFAULTS = {
@@ -113,7 +114,9 @@ class SimulateTool(Tool):
         status = run_tool(SST1MProcessorTool(), argv=argv, raises=True)
         if status != 0:
             raise RuntimeError(f"processing {card_path} failed with status {status}")
-        self.log.info("wrote %s (card %s)", output, card_path)
+        overview = output.with_name(output.name.removesuffix(".h5").removesuffix(".dl1") + "_overview.png")
+        plot_simulation_overview(output, card_path, overview)
+        self.log.info("wrote %s (card %s, overview %s)", output, card_path, overview)
 
 
     def _write_raw_runs(self):

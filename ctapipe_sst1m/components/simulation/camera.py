@@ -499,7 +499,7 @@ class CameraSimulator:
         electronic_noise_pe=0.1,
         gain_spread=0.05,
         spe_resolution=0.1,
-        trigger_threshold_pe=22.0,
+        trigger_threshold_pe=30.0,
         trigger_window_samples=3,
     ):
         self.subarray = subarray
