@@ -2,6 +2,7 @@
 
 import numpy as np
 import pytest
+from astropy.table import Table
 from ctapipe.io import EventSource, TableLoader, read_table
 
 from ctapipe_sst1m.io.simulation_card import SimulationCard, read_card, write_card
@@ -149,3 +150,17 @@ def test_raw_runs_through_the_data_path(tmp_path, data_config):
     pairs = read_table(output, "/dl1/event/subarray/coincidence")
     stereo = (truth["tel_021_event_number"] > 0) & (truth["tel_022_event_number"] > 0)
     assert set(pairs["event_id"].tolist()) == set(truth["array_event_number"][stereo].tolist())
+
+
+def test_simulate_raw_dir_cli(tmp_path):
+    directory = tmp_path / "raw"
+    result = run_cli(
+        "sst1m-simulate", "--particle", "gamma", "--spectrum", "diffuse", "--n-showers", "150",
+        "--seed", "2", "--raw-dir", directory, "--SimulateTool.energy_min_tev=1.0",
+    )
+    assert result.returncode == 0, result.stderr
+    raw = sorted(directory.glob("SST1M*_0001_*.fits.fz"))
+    assert {path.name[:6] for path in raw} == {"SST1M1", "SST1M2"}
+    truth = Table.read(directory / "SST1M_20240304_0001_truth.ecsv")
+    assert len(truth) > 0
+    assert (directory / "gamma_diffuse.simcard.yaml").is_file()
