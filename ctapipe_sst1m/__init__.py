@@ -11,6 +11,7 @@ from .components.coincidence import CoincidenceMatcher
 from .components.nsb import NsbCalibrator
 from .components.r0_r1 import SST1MR0Corrections
 from .components.simulation_corrections import SST1MSimulationCorrections
+from .components.stereo_combiner import SST1MStereoCombiner
 from .io.event_source import SST1MEventSource
 from .io.simulation_source import SST1MSimulationSource
 from .version import __version__
@@ -23,5 +24,6 @@ __all__ = [
     "NsbCalibrator",
     "ImageCleanerSST",
     "CoincidenceMatcher",
+    "SST1MStereoCombiner",
     "__version__",
 ]
