@@ -7,7 +7,7 @@ from astropy.coordinates import AltAz, EarthLocation, SkyCoord
 from ctapipe.containers import CoordinateFrameType, EventType, PointingMode
 
 from ctapipe_sst1m import SST1MEventSource
-from ctapipe_sst1m.io.pointing_table import tai_ns
+from ctapipe_sst1m.io.times import tai_ns
 from ctapipe_sst1m.io.synthetic_run import SyntheticRun, write_synthetic_run
 
 
@@ -98,3 +98,11 @@ def test_synthetic_charges(tmp_path):
         pedestals = [e for e in source if e.trigger.event_type == EventType.SKY_PEDESTAL]
     mean_r1 = np.mean([e.r1.tel[21].waveform.mean() for e in pedestals])
     assert abs(mean_r1) < 0.01
+
+
+def test_tai_time_round_trip():
+    from ctapipe_sst1m.io.times import tai_time
+
+    values = np.array([0, 1, 1_709_590_000_015_922_228, 1_769_015_262_383_583_536], dtype=np.int64)
+    assert tai_ns(tai_time(values)).tolist() == values.tolist()
+    assert tai_time(0).isot == "1970-01-01T00:00:00.000"

@@ -3,8 +3,9 @@
 import numpy as np
 import tables
 from astropy.table import Table
-from astropy.time import Time
 from ctapipe.io import read_table, write_table
+
+from .times import tai_time
 
 __all__ = [
     "PEDESTAL_GROUP",
@@ -20,11 +21,6 @@ PEDESTAL_GROUP = "/dl1/monitoring/telescope/pedestal"
 CHARGE_HISTOGRAM_GROUP = "/dl1/monitoring/telescope/pixel_charge_histogram"
 EVENT_NSB_GROUP = "/dl1/event/telescope/nsb"
 SUMMARY_TABLE = "/dl1/service/sst1m_processing"
-
-
-def _tai(ns):
-    ns = np.asarray(ns, dtype=np.int64)
-    return Time(ns // 10**9, (ns % 10**9) * 1e-9, format="unix_tai", scale="tai")
 
 
 def write_nsb_monitoring(path, nsb_calibrator, summary_rows):
@@ -44,8 +40,8 @@ def write_nsb_monitoring(path, nsb_calibrator, summary_rows):
         if windows:
             table = Table(
                 {
-                    "time_start": _tai([w["start_ns"] for w in windows]),
-                    "time_stop": _tai([w["stop_ns"] for w in windows]),
+                    "time_start": tai_time([w["start_ns"] for w in windows]),
+                    "time_stop": tai_time([w["stop_ns"] for w in windows]),
                     "time_start_ns": np.array([w["start_ns"] for w in windows], dtype=np.int64),
                     "n_events": np.array([w["n_events"] for w in windows]),
                     "charge_mean": np.array([w["charge_mean"] for w in windows]),

@@ -3,7 +3,7 @@
 import heapq
 import re
 from collections import Counter
-from datetime import datetime, timedelta, timezone
+from datetime import timedelta, timezone
 from pathlib import Path
 
 import astropy.units as u
@@ -43,6 +43,7 @@ from .containers import SST1MArrayEventContainer
 from .instrument import DATA_TEL_IDS, N_PIXELS, N_SAMPLES, sst1m_subarray
 from .pointing import TrackingPointing
 from .target import NoPointingTarget, Target, parse_target
+from .times import NS_PER_S, tai_time
 
 __all__ = ["SST1MEventSource", "obs_id_from_file_name", "camera_event_type_to_ctapipe"]
 
@@ -67,7 +68,6 @@ SHOWER_TRIGGER_BITS = TRIGGER_PATCH7 | TRIGGER_PATCH19 | TRIGGER_MUON
 
 _RUN_NAME = re.compile(r"SST1M(?P<camera>[12])_(?P<date>\d{8})_(?P<run>\d{4})(?:_(?P<subrun>\d{3}))?")
 
-NS_PER_S = 1_000_000_000
 
 #: geodetic positions (lon deg, lat deg, height m) of the telescopes used for
 #: pointing transformations, from the SST-1M data configuration
@@ -387,7 +387,7 @@ class SST1MEventSource(EventSource):
             return obs_id
         first = self._first_event
         tai_ns = self._clock_to_tai_ns(first["clock_sec"], first["clock_nsec"])
-        utc = Time(tai_ns // NS_PER_S, (tai_ns % NS_PER_S) * 1e-9, format="unix_tai").utc
+        utc = tai_time(tai_ns).utc
         night = utc.to_datetime(timezone=timezone.utc) - timedelta(hours=12)
         obs_id = int(night.strftime("%Y%m%d")) * 10_000
         self.log.warning(
@@ -412,7 +412,7 @@ class SST1MEventSource(EventSource):
             obs_id=np.uint64(self._obs_id),
             sb_id=np.uint64(self._obs_id),
             producer_id="SST-1M",
-            actual_start_time=_tai_time(tai_ns),
+            actual_start_time=tai_time(tai_ns),
         )
         if tracking:
             ob.subarray_pointing_lon = self.target.ra_deg * u.deg
@@ -488,7 +488,7 @@ class SST1MEventSource(EventSource):
 
     def _make_decoder(self, tel_id):
         first = self._first_event
-        first_time = _tai_time(self._clock_to_tai_ns(first["clock_sec"], first["clock_nsec"]))
+        first_time = tai_time(self._clock_to_tai_ns(first["clock_sec"], first["clock_nsec"]))
         permutation = self.nsb_calibrator.module_permutation(tel_id, first_time)
         return _DigiCamDecoder(self.file_paths[0], first, permutation)
 
@@ -533,9 +533,9 @@ class SST1MEventSource(EventSource):
         )
         event_type = camera_event_type_to_ctapipe(raw["camera_event_type"])
         camera_ns = self._clock_to_tai_ns(raw["clock_sec"], raw["clock_nsec"])
-        camera_time = _tai_time(camera_ns)
+        camera_time = tai_time(camera_ns)
         wr_ns = raw["wr_ns"]
-        event.trigger.time = _tai_time(wr_ns) if wr_ns > 0 else camera_time
+        event.trigger.time = tai_time(wr_ns) if wr_ns > 0 else camera_time
         event.trigger.event_type = event_type
         event.trigger.tels_with_trigger = np.array([tel_id], dtype=np.int16)
         event.trigger.tel[tel_id].time = camera_time
@@ -586,17 +586,6 @@ class SST1MEventSource(EventSource):
             summary = ", ".join(f"{n} {kind}" for kind, n in sorted(self.event_counts.items()))
             self.log.info("%s: read %s", self.file_paths[0].name, summary)
         super().close()
-
-
-NS_PER_DAY = 86_400 * NS_PER_S
-#: Julian date of 1970-01-01T00:00:00 (TAI)
-JD_1970 = 2440587.5
-
-
-def _tai_time(tai_ns):
-    """astropy Time (TAI) of integer ns since 1970-01-01 TAI, exact to the ns."""
-    days, remainder = divmod(tai_ns, NS_PER_DAY)
-    return Time(JD_1970 + days, remainder / NS_PER_DAY, format="jd", scale="tai")
 
 
 def _copy_arrays(raw):

@@ -9,7 +9,7 @@ from ctapipe.containers import EventType
 from ctapipe.io import read_table
 
 from .dl1_monitoring import SUMMARY_TABLE
-from .pointing_table import tai_ns
+from .times import tai_ns
 
 __all__ = ["MonoRunIndex", "read_mono_index", "expand_inputs"]
 

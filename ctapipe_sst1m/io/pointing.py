@@ -3,7 +3,8 @@
 import astropy.units as u
 import numpy as np
 from astropy.coordinates import AltAz, SkyCoord
-from astropy.time import Time
+
+from .times import tai_time
 
 __all__ = ["TrackingPointing"]
 
@@ -42,8 +43,7 @@ class TrackingPointing:
         start_ns = time_ns - time_ns % step_ns
         n_points = int(self.block_length_s / self.grid_step_s) + 2
         offsets_s = np.arange(n_points) * self.grid_step_s
-        times = Time(start_ns // 10**9, (start_ns % 10**9) * 1e-9 + offsets_s,
-                     format="unix_tai", scale="tai")
+        times = tai_time(start_ns + np.round(offsets_s * 1e9).astype(np.int64))
         altaz = self.target.transform_to(AltAz(obstime=times, location=self.location))
         self._block_start_ns = start_ns
         self._block_end_ns = start_ns + int(offsets_s[-1] * 1e9)
@@ -97,8 +97,7 @@ class TrackingPointing:
         start_ns = int(times_ns.min()) - int(times_ns.min()) % step_ns
         n_points = int((int(times_ns.max()) - start_ns) // step_ns) + 2
         offsets_s = np.arange(n_points) * self.grid_step_s
-        grid = Time(start_ns // 10**9, (start_ns % 10**9) * 1e-9 + offsets_s,
-                    format="unix_tai", scale="tai")
+        grid = tai_time(start_ns + np.round(offsets_s * 1e9).astype(np.int64))
         altaz = self.target.transform_to(AltAz(obstime=grid, location=self.location))
         position_s = (times_ns - start_ns) / 1e9
         alt = np.interp(position_s, offsets_s, altaz.alt.rad)

@@ -9,22 +9,16 @@ from astropy.table import Table
 from ctapipe.containers import CoordinateFrameType
 from ctapipe.io import read_table, write_table
 from ctapipe.io.hdf5dataformat import DL0_TEL_POINTING_GROUP
-from ctapipe.time import time_to_ctao_high_res
 
 from .pointing import TrackingPointing
+from .times import tai_ns
 
-__all__ = ["add_pointing_tables", "tai_ns"]
+__all__ = ["add_pointing_tables"]
 
 log = logging.getLogger(__name__)
 
 OBSERVATION_BLOCK_TABLE = "/configuration/observation/observation_block"
 TELESCOPE_TRIGGER_TABLE = "/dl1/event/telescope/trigger"
-
-
-def tai_ns(time):
-    """Integer TAI nanoseconds since 1970-01-01 TAI of an astropy Time (array)."""
-    high_res = time_to_ctao_high_res(time).astype(np.int64)
-    return high_res[..., 0] * 1_000_000_000 + high_res[..., 1] // 4
 
 
 def add_pointing_tables(path, telescope_locations):

@@ -12,11 +12,11 @@ from .event_source import DEFAULT_TELESCOPE_LOCATIONS
 from .instrument import N_PIXELS
 from .simulation_source import SST1MSimulationSource
 from .synthetic_run import synthetic_pixel_indices
+from .times import NS_PER_S, tai_ns
 from .zfits_writer import DigiCamZFitsWriter
 
 __all__ = ["write_simulated_raw_runs"]
 
-NS_PER_S = 1_000_000_000
 #: interleaved pedestals get array event numbers from here on (unique, never shared)
 PEDESTAL_ARRAY_NUMBER_OFFSET = 1_000_000_000
 #: simulation telescope -> real-data telescope id written in the raw files
@@ -106,7 +106,7 @@ def write_simulated_raw_runs(
         frame=AltAz(obstime=start, location=location),
     ).icrs
     header = {"TARGET": f"Simulation_W1,{pointing.ra.deg:.4f},{pointing.dec.deg:.4f}"}
-    start_ns = int(round(start.tai.unix_tai)) * NS_PER_S
+    start_ns = int(tai_ns(start))
     writers = {
         tel_id: _RunWriter(directory, DATA_TEL_ID[tel_id], date, run, events_per_file, header)
         for tel_id in source.subarray.tel

@@ -10,9 +10,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from astropy.time import Time
 
 from .instrument import N_PIXELS, N_SAMPLES, digicam_geometry, reference_pulse_shape
+from .times import NS_PER_S, tai_time
 from .zfits_writer import DigiCamZFitsWriter
 
 __all__ = [
@@ -23,7 +23,6 @@ __all__ = [
     "synthetic_pixel_indices",
 ]
 
-NS_PER_S = 1_000_000_000
 SAMPLE_NS = 4.0
 
 
@@ -117,7 +116,7 @@ class _ImageModel:
 
 def _file_creation_date(clock_ns):
     """DATE keyword (UTC) of a file whose first event has this TAI camera clock: 1 s later."""
-    first = Time(clock_ns // NS_PER_S + 1, format="unix_tai").utc
+    first = tai_time((clock_ns // NS_PER_S + 1) * NS_PER_S).utc
     return first.strftime("%Y-%m-%dT%H:%M:%S")
 
 

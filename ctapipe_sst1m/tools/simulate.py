@@ -127,9 +127,9 @@ class SimulateTool(Tool):
         card_path = directory / f"{self.particle}_{self.spectrum}.simcard.yaml"
         write_card(card_path, self.card())
         paths, truth = write_simulated_raw_runs(card_path, directory, run=self.obs_id)
-        for tel_id, files in paths.items():
-            self.log.info("telescope %d: %d raw files", tel_id, len(files))
-            print(f"telescope {tel_id}: {len(files)} raw files in {directory}")
+        for tel_id, tel_paths in paths.items():
+            self.log.info("telescope %d: %d raw files", tel_id, len(tel_paths))
+            print(f"telescope {tel_id}: {len(tel_paths)} raw files in {directory}")
         print(f"{len(truth)} triggered events, truth table in {directory}")
 
 

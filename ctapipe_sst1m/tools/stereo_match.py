@@ -20,6 +20,7 @@ from ..io.event_source import DEFAULT_TELESCOPE_LOCATIONS
 from ..io.mono_dl1 import expand_inputs, read_mono_index
 from ..io.pointing import TrackingPointing
 from ..io.pointing_table import add_pointing_tables
+from ..io.times import tai_ns, tai_time
 
 __all__ = ["StereoMatchTool"]
 
@@ -286,7 +287,7 @@ class StereoMatchTool(Tool):
         if pointing is not None:
             for tel_id in event.trigger.tels_with_trigger:
                 time = event.trigger.tel[tel_id].time
-                alt, az = pointing[tel_id].altaz_rad(int(round((time.tai.unix_tai) * 1e9)))
+                alt, az = pointing[tel_id].altaz_rad(int(tai_ns(time)))
                 event.monitoring.tel[tel_id].pointing = TelescopePointingContainer(
                     altitude=alt * u.rad, azimuth=az * u.rad
                 )
@@ -373,9 +374,7 @@ class StereoMatchTool(Tool):
 def _span(time_range_ns):
     if time_range_ns is None:
         return "(empty)"
-    from astropy.time import Time
-
-    start, stop = (Time(t / 1e9, format="unix_tai").utc.isot for t in time_range_ns)
+    start, stop = (tai_time(t).utc.isot for t in time_range_ns)
     return f"[{start}, {stop}] UTC"
 
 
