@@ -144,6 +144,7 @@ def test_sst1m_process_writes_pointing(tmp_path, data_config):
     assert summary["n_pedestal_events"][0] == np.count_nonzero(truth["camera_event_type"] == 8)
     assert summary["n_shower_events"][0] == n_showers
     assert summary["swat_event_ids"][0] and summary["camera_clock_scale"][0] == "TAI"
+    assert summary["n_interpolated_pixels"][0] == 0
     import tables
 
     with tables.open_file(output) as h5:

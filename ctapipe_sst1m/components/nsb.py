@@ -607,6 +607,10 @@ class NsbCalibrator(TelescopeComponent):
         if saturated.pixels.size:
             factor, time_shift = self._saturation_coefficients(event, tel_id, saturated, factor)
 
+        n_interpolated = int(np.count_nonzero(outliers))
+        if n_interpolated:
+            self.counts[tel_id]["events with interpolated pixels"] += 1
+            self.counts[tel_id]["interpolated pixels"] += n_interpolated
         camera.coefficients.factor = factor[np.newaxis]
         camera.coefficients.outlier_mask = outliers[np.newaxis]
         camera.coefficients.time_shift = time_shift

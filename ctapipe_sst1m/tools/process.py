@@ -125,6 +125,8 @@ class SST1MProcessorTool(ProcessorTool):
             "n_unknown_events": source.event_counts["UNKNOWN"],
             "n_events_without_pedestal_statistics": counts["events without pedestal statistics"],
             "n_events_with_dead_pixels": counts["events with dead pixels"],
+            "n_events_with_interpolated_pixels": counts["events with interpolated pixels"],
+            "n_interpolated_pixels": counts["interpolated pixels"],
             "n_events_with_saturated_pixels": counts["events with saturated pixels"],
             "n_saturated_pixels": counts["saturated pixels"],
             "mean_raised_threshold_fraction": raised,
