@@ -45,7 +45,7 @@ def whole_command(directory, particle, n_showers):
         "--output", str(output), "--overwrite", "--SimulateTool.progress_bar=False",
     ]
     start = time.perf_counter()
-    subprocess.run(command, check=True, capture_output=True)
+    subprocess.run(command, check=True, capture_output=True, cwd=directory)
     elapsed = time.perf_counter() - start
     from ctapipe.io import read_table
 

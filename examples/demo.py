@@ -37,11 +37,11 @@ RAW_FILES = {
 CRAB = ["--SST1MEventSource.pointing_ra_deg=83.6333", "--SST1MEventSource.pointing_dec_deg=22.0145"]
 
 
-def run(*command):
-    """Run a console script of this environment, stop on failure."""
+def run(*command, cwd):
+    """Run a console script of this environment in ``cwd``, stop on failure."""
     executable = Path(sys.executable).parent / command[0]
     print("$", " ".join([command[0], *map(str, command[1:])]))
-    subprocess.run([str(executable), *map(str, command[1:])], check=True)
+    subprocess.run([str(executable), *map(str, command[1:])], check=True, cwd=cwd)
 
 
 def plot_brightest_images(dl1_path, png_path, n_images=6):
@@ -82,7 +82,7 @@ def main():
     output_dir = args.output_dir.resolve()
     output_dir.mkdir(parents=True, exist_ok=True)
 
-    run("sst1m-quickstart", output_dir, "--overwrite")
+    run("sst1m-quickstart", output_dir, "--overwrite", cwd=output_dir)
     resources = Path(str(files("protozfits") / "tests" / "resources"))
     outputs = []
     for name, (raw_name, tel_id) in RAW_FILES.items():
@@ -91,12 +91,12 @@ def main():
         raw.symlink_to(resources / raw_name)
         config = ["--config", output_dir / "sst1m.yaml", "--overwrite", "--log-level", "WARN", *CRAB]
         dl1 = output_dir / f"{name}_dl1.h5"
-        run("ctapipe-process", "--input", raw, "--output", dl1, *config)
+        run("ctapipe-process", "--input", raw, "--output", dl1, *config, cwd=output_dir)
         png = output_dir / f"{name}_images.png"
         plot_brightest_images(dl1, png)
 
         monitored = output_dir / f"{name}_dl1_sst1m.h5"
-        run("sst1m-process", "--input", raw, "--output", monitored, *config)
+        run("sst1m-process", "--input", raw, "--output", monitored, *config, cwd=output_dir)
         diagnostics = output_dir / f"{name}_nsb.png"
         plot_nsb_diagnostics(monitored, diagnostics, tel_id)
         outputs += [dl1, png, monitored, diagnostics]

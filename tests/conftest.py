@@ -2,6 +2,7 @@
 
 import subprocess
 import sys
+import tempfile
 from importlib.resources import files
 from pathlib import Path
 
@@ -55,12 +56,16 @@ def mc_config():
     return CONFIG_DIR / "sst1m_mc.yaml"
 
 
+#: working directory of the command lines run by the tests (their provenance logs go there)
+CLI_WORKDIR = tempfile.mkdtemp(prefix="ctapipe_sst1m_cli_")
+
+
 def run_cli(*args, cwd=None):
     """Run a console script of this environment, return the CompletedProcess."""
     executable = Path(sys.executable).parent / args[0]
     return subprocess.run(
         [str(executable), *map(str, args[1:])],
-        cwd=cwd,
+        cwd=cwd or CLI_WORKDIR,
         capture_output=True,
         text=True,
         timeout=600,
