@@ -112,10 +112,10 @@ def plot_simulation_overview(dl1_path, card_path, png_path, n_images=4, crab_ind
     ax.legend()
 
     ax = fig.add_subplot(grid[0, n_images // 2 :])
-    valid = np.isfinite(events["camera_frame_hillas_intensity"])
+    valid = np.isfinite(events["hillas_intensity"])
     ax.loglog(
         np.asarray(events["true_energy"])[valid],
-        np.asarray(events["camera_frame_hillas_intensity"])[valid],
+        np.asarray(events["hillas_intensity"])[valid],
         ".", ms=2,
     )
     ax.set_xlabel("true energy [TeV]")

@@ -33,7 +33,7 @@ def test_components_from_config(request, name, tel_ids):
     ].window_width.tel[tel_ids[0]] == 7
     processor = ImageProcessor(subarray=subarray, config=config)
     assert isinstance(processor.clean, ImageCleanerSST)
-    assert processor.use_telescope_frame is False
+    assert processor.use_telescope_frame is True
     # the highest NSB set of telescope 1/21 has picture threshold 8 p.e.
     parameters = processor.clean.parameters_for(tel_ids[0], 1e6)
     assert parameters.picture_threshold_pe == 8

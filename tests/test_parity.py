@@ -39,6 +39,8 @@ def parity_outputs(shared_dir, data_config, tmp_path_factory):
             f"--NsbCalibrator.window_transmittance_path={shared_dir}/reference/instrument/"
             f"corr_factor_{window}_wdw.txt",
             "--NsbCalibrator.apply_global_Vdrop_correction=True",
+            # the reference parametrises in the camera frame
+            "--ImageProcessor.use_telescope_frame=False",
             "--SST1MEventSource.pointing_ra_deg=83.6333",
             "--SST1MEventSource.pointing_dec_deg=22.0145",
         )

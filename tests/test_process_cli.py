@@ -54,10 +54,11 @@ def test_2017_hillas_parameters(raw_2017, data_config, tmp_path):
     # pedestal-raised thresholds; a few faint images survive, with plausible parameters
     p = parameters[parameters["morphology_n_pixels"] >= 3]
     assert 3 <= len(p) <= 30
-    assert np.all(p["camera_frame_hillas_intensity"] > 20)
-    assert np.all(p["camera_frame_hillas_width"] <= p["camera_frame_hillas_length"])
-    assert np.all(p["camera_frame_hillas_length"].quantity.to_value("m") < 0.2)
-    assert np.all(np.hypot(p["camera_frame_hillas_x"], p["camera_frame_hillas_y"]).quantity.to_value("m") < 0.55)
+    assert np.all(p["hillas_intensity"] > 20)
+    assert np.all(p["hillas_width"] <= p["hillas_length"])
+    # telescope frame: 0.2 m and the 0.5 m camera radius are 2.0 and 5.0 deg
+    assert np.all(p["hillas_length"].quantity.to_value("deg") < 2.0)
+    assert np.all(p["hillas_r"].quantity.to_value("deg") < 5.5)
 
 
 def test_options_on_command_line(raw_2018, data_config, shared_dir, tmp_path):

@@ -64,7 +64,7 @@ def test_simulate_writes_dl1_with_truth(gamma_dl1):
     with TableLoader(gamma_dl1) as loader:
         events = loader.read_telescope_events(dl1_parameters=True, simulated=True, dl2=True)
     assert len(events) > 20
-    for column in ("true_energy", "true_impact_distance", "camera_frame_hillas_intensity",
+    for column in ("true_energy", "true_impact_distance", "hillas_intensity",
                    "HillasReconstructor_h_max", "telescope_pointing_altitude"):
         assert column in events.colnames
     config = read_table(gamma_dl1, "/configuration/simulation/run")
@@ -100,12 +100,12 @@ TrainEnergyRegressor:
     model_config: {n_estimators: 5, max_depth: 5, random_state: 0}
     QualityQuery:
       quality_criteria:
-        - ["enough intensity", "camera_frame_hillas_intensity > 20"]
-        - ["Positive width", "camera_frame_hillas_width > 0"]
+        - ["enough intensity", "hillas_intensity > 20"]
+        - ["Positive width", "hillas_width > 0"]
     features:
-      - camera_frame_hillas_intensity
-      - camera_frame_hillas_width
-      - camera_frame_hillas_length
+      - hillas_intensity
+      - hillas_width
+      - hillas_length
       - HillasReconstructor_tel_impact_distance
 """
 
