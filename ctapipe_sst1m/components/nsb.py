@@ -225,7 +225,6 @@ class _PedestalBuffers:
         self.images = deque(maxlen=image_size)
         self._sum = None
         self._sum2 = None
-        self.n_total = 0
         self.mean_raw_std = None
         self._statistics = None
 
@@ -245,7 +244,6 @@ class _PedestalBuffers:
         self.images.append(image)
         self._sum += image
         self._sum2 += image**2
-        self.n_total += 1
         n = len(self.images)
         mean = self._sum / n
         std = np.sqrt(np.maximum(self._sum2 / n - mean**2, 0.0))

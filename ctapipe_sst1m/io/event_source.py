@@ -4,6 +4,7 @@ import heapq
 import re
 from collections import Counter
 from datetime import timedelta, timezone
+from functools import lru_cache
 from pathlib import Path
 
 import astropy.units as u
@@ -42,7 +43,7 @@ from ..components.r0_r1 import SST1MR0Corrections, detect_baseline_divisor
 from .containers import SST1MArrayEventContainer
 from .instrument import DATA_TEL_IDS, N_PIXELS, N_SAMPLES, sst1m_subarray
 from .pointing import TrackingPointing
-from .target import NoPointingTarget, Target, parse_target
+from .target import Target, parse_target
 from .times import NS_PER_S, tai_time
 
 __all__ = ["SST1MEventSource", "obs_id_from_file_name", "camera_event_type_to_ctapipe"]
@@ -109,29 +110,20 @@ def obs_id_from_file_name(path):
 
 
 def _read_events_header(path):
-    """Header of the ``Events`` HDU, or None if the file is no FITS file with one."""
+    """
+    Header of the ``Events`` HDU and the file size its data need, or (None, None)
+    if the file is no FITS file with such an HDU.
+    """
     with open(path, "rb") as f:
         if f.read(6) != b"SIMPLE":
-            return None
+            return None, None
     with fits.open(path, memmap=False, lazy_load_hdus=True) as hdul:
         for hdu in hdul:
-            if hdu.header.get("EXTNAME") == "Events":
-                return hdu.header.copy()
-    return None
-
-
-def _check_file_size(path, header):
-    """Raise if the file is shorter than its Events table says (a truncated file)."""
-    with fits.open(path, memmap=False, lazy_load_hdus=True) as hdul:
-        events = hdul["Events"]
-        info = events.fileinfo()
-        data_size = header["NAXIS1"] * header["NAXIS2"] + header.get("PCOUNT", 0)
-        expected = info["datLoc"] + data_size
-    actual = Path(path).stat().st_size
-    if actual < expected:
-        raise OSError(
-            f"{path}: truncated file, {actual} bytes but its Events table needs {expected}"
-        )
+            header = hdu.header
+            if header.get("EXTNAME") == "Events":
+                data_size = header["NAXIS1"] * header["NAXIS2"] + header.get("PCOUNT", 0)
+                return header.copy(), hdu.fileinfo()["datLoc"] + data_size
+    return None, None
 
 
 class SST1MEventSource(EventSource):
@@ -215,12 +207,16 @@ class SST1MEventSource(EventSource):
         self.file_paths = self._collect_files()
         self.headers = {}
         for path in self.file_paths:
-            header = _read_events_header(path)
+            header, needed_size = _read_events_header(path)
             if header is None or not self._header_is_digicam(header):
                 raise OSError(f"{path}: not an SST-1M DigiCam raw data file")
             if header.get("ZNAXIS2", 0) == 0:
                 raise OSError(f"{path}: the Events table has no events")
-            _check_file_size(path, header)
+            size = Path(path).stat().st_size
+            if size < needed_size:
+                raise OSError(
+                    f"{path}: truncated file, {size} bytes but its Events table needs {needed_size}"
+                )
             self.headers[path] = header
 
         self._subarray = sst1m_subarray(DATA_TEL_IDS)
@@ -283,7 +279,7 @@ class SST1MEventSource(EventSource):
         if path.name.endswith(".fits.fz") and path.is_file() and path.stat().st_size == 0:
             raise ValueError(f"{path}: empty file (0 bytes), not an SST-1M raw data file")
         try:
-            header = _read_events_header(path)
+            header, _ = _read_events_header(path)
         except (OSError, ValueError):
             return False
         return header is not None and SST1MEventSource._header_is_digicam(header)
@@ -321,9 +317,7 @@ class SST1MEventSource(EventSource):
         if "TARGET" in header:
             try:
                 keyword_target = parse_target(header["TARGET"])
-            except NoPointingTarget as err:
-                self.log.warning("%s: %s", path, err)
-            except ValueError as err:
+            except ValueError as err:  # includes NoPointingTarget (dark, transition)
                 self.log.warning("%s: %s", path, err)
 
         if configured[0] is not None:
@@ -368,16 +362,8 @@ class SST1MEventSource(EventSource):
         time_ns = seconds * NS_PER_S + nanoseconds
         if self.camera_clock_is_tai:
             return time_ns
-        return time_ns + self._utc_to_tai_offset_ns(seconds)
+        return time_ns + _tai_minus_utc_ns(seconds // 86_400)
 
-    def _utc_to_tai_offset_ns(self, unix_seconds):
-        cache = getattr(self, "_leap_cache", None)
-        day = unix_seconds // 86400
-        if cache is None or cache[0] != day:
-            t = Time(day * 86400, format="unix", scale="utc")
-            offset_s = round((t.tai.unix_tai - t.unix))
-            self._leap_cache = (day, offset_s * NS_PER_S)
-        return self._leap_cache[1]
 
     def _decide_obs_id(self):
         if self.obs_id is not None:
@@ -586,6 +572,13 @@ class SST1MEventSource(EventSource):
             summary = ", ".join(f"{n} {kind}" for kind, n in sorted(self.event_counts.items()))
             self.log.info("%s: read %s", self.file_paths[0].name, summary)
         super().close()
+
+
+@lru_cache
+def _tai_minus_utc_ns(unix_day):
+    """TAI - UTC (leap seconds) in ns on a day given as days since 1970-01-01."""
+    t = Time(unix_day * 86_400, format="unix", scale="utc")
+    return round(t.tai.unix_tai - t.unix) * NS_PER_S
 
 
 def _copy_arrays(raw):

@@ -12,6 +12,7 @@ from ctapipe.containers import EventIndexContainer, EventType, TelescopePointing
 from ctapipe.core import Tool
 from ctapipe.core.traits import Bool, Dict, Float, Int, List
 from ctapipe.core.traits import Path as PathTrait
+from ctapipe.instrument import SubarrayDescription
 from ctapipe.io import DataWriter, HDF5EventSource, read_table, write_table
 from ctapipe.reco import ShowerProcessor
 
@@ -208,7 +209,7 @@ class StereoMatchTool(Tool):
         """Stereo events through ShowerProcessor and ctapipe's DataWriter; returns the pairs written."""
         tel2_events = self._load_tel2_events(tel2, partners)
         pointing = self._pointing(index_1.path)
-        shower_processor = ShowerProcessor(subarray=self._subarray(index_1.path), parent=self)
+        shower_processor = ShowerProcessor(subarray=SubarrayDescription.from_hdf(index_1.path), parent=self)
         counts = Counter()
         pairs = []
         with HDF5EventSource(index_1.path) as source:
@@ -311,12 +312,6 @@ class StereoMatchTool(Tool):
             )
             for tel_id, (lon, lat, height) in self.telescope_locations.items()
         }
-
-    @staticmethod
-    def _subarray(path):
-        from ctapipe.instrument import SubarrayDescription
-
-        return SubarrayDescription.from_hdf(path)
 
     def _write_coincidence_tables(self, part, pairs, result):
         """Pointing, the original ids and times of every pair, the match statistics."""
