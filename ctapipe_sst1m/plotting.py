@@ -12,7 +12,7 @@ from ctapipe.visualization import CameraDisplay  # noqa: E402
 from .components.cleaning import ImageCleanerSST  # noqa: E402
 from .io.dl1_monitoring import EVENT_NSB_GROUP, PEDESTAL_GROUP  # noqa: E402
 
-__all__ = ["plot_nsb_diagnostics", "plot_simulation_overview"]
+__all__ = ["plot_nsb_diagnostics", "plot_simulation_overview", "plot_feature_importances"]
 
 
 def plot_nsb_diagnostics(dl1_path, png_path, tel_id, cleaner=None):
@@ -136,4 +136,29 @@ def plot_simulation_overview(dl1_path, card_path, png_path, n_images=4, crab_ind
             )
     fig.suptitle(f"{config['n_showers']} simulated {'gamma' if showers['true_shower_primary_id'][0] == 0 else 'proton'} showers")
     fig.savefig(png_path, dpi=70)
+    plt.close(fig)
+
+
+def plot_feature_importances(importances, png_path, title=""):
+    """
+    Horizontal bar chart of the feature importances of a trained forest.
+
+    Parameters
+    ----------
+    importances : astropy.table.Table
+        column ``feature`` and one column of importances per model (e.g. ``norm``, ``sign``)
+    png_path : path-like
+    title : str
+    """
+    models = [c for c in importances.colnames if c != "feature"]
+    fig, axes = plt.subplots(1, len(models), figsize=(5 * len(models), 0.35 * len(importances) + 1.5), squeeze=False)
+    y = np.arange(len(importances))
+    for ax, model in zip(axes[0], models):
+        ax.barh(y, importances[model])
+        ax.set_yticks(y, importances["feature"])
+        ax.invert_yaxis()
+        ax.set_xlabel(f"importance ({model})")
+    fig.suptitle(title)
+    fig.tight_layout()
+    fig.savefig(png_path, dpi=100)
     plt.close(fig)

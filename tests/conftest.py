@@ -70,3 +70,59 @@ def run_cli(*args, cwd=None):
         text=True,
         timeout=600,
     )
+
+
+#: a small simulated production for the random-forest chain (sst1m-simulate options)
+SMALL_PRODUCTION = {
+    "gamma_diffuse": [
+        "--particle", "gamma", "--spectrum", "diffuse", "--n-showers", "3000", "--seed", "2",
+        "--SimulateTool.viewcone_deg=3", "--SimulateTool.max_impact_m=400", "--SimulateTool.energy_min_tev=0.5",
+    ],
+    "proton": [
+        "--particle", "proton", "--spectrum", "diffuse", "--n-showers", "5000", "--seed", "3",
+        "--SimulateTool.viewcone_deg=3", "--SimulateTool.max_impact_m=400", "--SimulateTool.energy_min_tev=1.0",
+    ],
+    "gamma_point": [
+        "--particle", "gamma", "--spectrum", "point", "--n-showers", "1000", "--seed", "1",
+        "--SimulateTool.max_impact_m=400", "--SimulateTool.energy_min_tev=0.5",
+    ],
+}
+
+
+@pytest.fixture(scope="session")
+def small_production(tmp_path_factory):
+    """DL1 files of sst1m-simulate: diffuse gammas and protons (training), point gammas (test)."""
+    directory = tmp_path_factory.mktemp("production")
+    paths = {}
+    for name, options in SMALL_PRODUCTION.items():
+        paths[name] = directory / f"{name}.dl1.h5"
+        result = run_cli("sst1m-simulate", *options, "--output", paths[name], "--SimulateTool.progress_bar=False")
+        assert result.returncode == 0, result.stderr
+    return paths
+
+
+@pytest.fixture(scope="session")
+def trained_models(small_production, tmp_path_factory):
+    """A models directory with one model set (mono and stereo) trained on the small production."""
+    directory = tmp_path_factory.mktemp("models")
+    result = run_cli(
+        "sst1m-train-models", "--gamma", small_production["gamma_diffuse"],
+        "--proton", small_production["proton"], "--output-dir", directory,
+    )
+    assert result.returncode == 0, result.stderr
+    return directory
+
+
+@pytest.fixture(scope="session")
+def small_dl2(small_production, trained_models, tmp_path_factory):
+    """DL2 of the point gammas and of the protons (stereo models)."""
+    directory = tmp_path_factory.mktemp("dl2")
+    paths = {}
+    for name in ("gamma_point", "proton"):
+        paths[name] = directory / f"{name}.dl2.h5"
+        result = run_cli(
+            "sst1m-apply-models", "--input", small_production[name],
+            "--models-dir", trained_models, "--output", paths[name],
+        )
+        assert result.returncode == 0, result.stderr
+    return paths

@@ -1,0 +1,161 @@
+"""Plots of the performance tables of `ctapipe_sst1m.performance` (all tags overlaid)."""
+
+import matplotlib
+
+matplotlib.use("Agg")
+import astropy.units as u
+import matplotlib.pyplot as plt
+
+__all__ = ["plot_performance"]
+
+
+def _energy_axis(ax, label):
+    ax.set_xscale("log")
+    ax.set_xlabel(label)
+    ax.grid(True, which="both", alpha=0.3)
+
+
+def _errorbar_x(table, prefix):
+    """Bin centers and half-widths (TeV) of a binned table."""
+    center = table[f"{prefix}center"].to_value(u.TeV)
+    low, high = table[f"{prefix}low"].to_value(u.TeV), table[f"{prefix}high"].to_value(u.TeV)
+    return center, [center - low, high - center]
+
+
+def plot_energy_resolution(results, path):
+    """
+    Energy resolution and bias versus true energy.
+
+    Parameters
+    ----------
+    results : dict[str, ctapipe_sst1m.performance.TagPerformance]
+        Per tag.
+    path : Path
+        Output PNG.
+    """
+    fig, (ax_res, ax_bias) = plt.subplots(2, 1, figsize=(7, 8), sharex=True, layout="constrained")
+    for tag, result in results.items():
+        table = result.energy_resolution
+        x, xerr = _errorbar_x(table, "true_energy_")
+        ax_res.errorbar(x, table["resolution"], xerr=xerr, fmt="o", ms=3, label=tag)
+        ax_bias.errorbar(x, table["bias"], xerr=xerr, fmt="o", ms=3, label=tag)
+    ax_res.set_ylabel("energy resolution (68 % half-width of ΔE/E)")
+    ax_res.set_ylim(bottom=0)
+    ax_bias.set_ylabel("energy bias (median ΔE/E)")
+    ax_bias.axhline(0, color="gray", lw=0.8)
+    for ax in (ax_res, ax_bias):
+        _energy_axis(ax, "true energy [TeV]")
+        ax.legend()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def plot_angular_resolution(results, path):
+    """
+    68 % containment radius versus true energy.
+
+    Parameters
+    ----------
+    results : dict[str, ctapipe_sst1m.performance.TagPerformance]
+        Per tag.
+    path : Path
+        Output PNG.
+    """
+    fig, ax = plt.subplots(figsize=(7, 5), layout="constrained")
+    for tag, result in results.items():
+        table = result.angular_resolution
+        x, xerr = _errorbar_x(table, "true_energy_")
+        ax.errorbar(x, table["angular_resolution_68"].to_value(u.deg), xerr=xerr, fmt="o", ms=3, label=tag)
+    _energy_axis(ax, "true energy [TeV]")
+    ax.set_ylabel("angular resolution (68 % containment) [deg]")
+    ax.set_ylim(bottom=0)
+    ax.legend()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def plot_roc(results, path):
+    """
+    ROC curves and the AUC versus reconstructed energy.
+
+    Parameters
+    ----------
+    results : dict[str, ctapipe_sst1m.performance.TagPerformance]
+        Per tag.
+    path : Path
+        Output PNG.
+    """
+    fig, (ax_roc, ax_auc) = plt.subplots(1, 2, figsize=(12, 5), layout="constrained")
+    for tag, result in results.items():
+        roc = result.roc
+        ax_roc.plot(roc["proton_efficiency"], roc["gamma_efficiency"], label=f"{tag} (AUC {roc.meta['AUC']:.3f})")
+        table = result.auc_per_energy
+        x, xerr = _errorbar_x(table, "reco_energy_")
+        ax_auc.errorbar(x, table["auc"], xerr=xerr, fmt="o", ms=3, label=tag)
+    ax_roc.plot([0, 1], [0, 1], color="gray", ls=":", lw=0.8)
+    ax_roc.set_xlabel("proton efficiency (false-positive rate)")
+    ax_roc.set_ylabel("gamma efficiency (true-positive rate)")
+    ax_roc.grid(True, alpha=0.3)
+    ax_roc.legend()
+    _energy_axis(ax_auc, "reconstructed energy [TeV]")
+    ax_auc.set_ylabel("AUC")
+    ax_auc.legend()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def plot_gammaness_cuts(results, path):
+    """
+    Energy-dependent gammaness cuts and the gamma and proton efficiencies they give.
+
+    Parameters
+    ----------
+    results : dict[str, ctapipe_sst1m.performance.TagPerformance]
+        Per tag.
+    path : Path
+        Output PNG.
+    """
+    fig, (ax_cut, ax_eff) = plt.subplots(2, 1, figsize=(7, 8), sharex=True, layout="constrained")
+    for i, (tag, result) in enumerate(results.items()):
+        table = result.gammaness_cuts_efficiency
+        x, xerr = _errorbar_x(table, "")
+        color = f"C{i}"
+        ax_cut.errorbar(x, table["cut"], xerr=xerr, fmt="o", ms=3, color=color, label=tag)
+        ax_eff.plot(x, table["gamma_efficiency"], "o-", ms=3, color=color, label=f"{tag} gammas")
+        ax_eff.plot(x, table["proton_efficiency"], "s--", ms=3, color=color, label=f"{tag} protons")
+    efficiency = next(iter(results.values())).gammaness_cuts_efficiency.meta["GH_EFF"]
+    ax_cut.set_ylabel(f"gammaness cut ({efficiency:.0%} gamma efficiency)")
+    ax_eff.set_ylabel("fraction passing the cut")
+    ax_eff.set_yscale("log")
+    for ax in (ax_cut, ax_eff):
+        _energy_axis(ax, "reconstructed energy [TeV]")
+        ax.legend(fontsize="small")
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def plot_performance(directory, results):
+    """
+    Write energy_resolution.png, angular_resolution.png, roc.png and gammaness_cuts.png.
+
+    Parameters
+    ----------
+    directory : Path
+        Output directory.
+    results : dict[str, ctapipe_sst1m.performance.TagPerformance]
+        Per tag.
+
+    Returns
+    -------
+    list of Path
+        The files written.
+    """
+    plots = {
+        "energy_resolution.png": plot_energy_resolution,
+        "angular_resolution.png": plot_angular_resolution,
+        "roc.png": plot_roc,
+        "gammaness_cuts.png": plot_gammaness_cuts,
+    }
+    for name, function in plots.items():
+        function(results, directory / name)
+    return [directory / name for name in plots]

@@ -1,0 +1,244 @@
+"""sst1m-apply-models: DL1 -> DL2 with the model set closest to the run's pointing."""
+
+from pathlib import Path
+
+import astropy.units as u
+import numpy as np
+import tables
+from ctapipe.containers import CoordinateFrameType
+from ctapipe.core import ToolConfigurationError
+from ctapipe.core.traits import CaselessStrEnum, List, Unicode
+from ctapipe.core.traits import Path as PathTrait
+from ctapipe.io import TableLoader, read_table
+from ctapipe.io.hdf5dataformat import DL0_TEL_POINTING_GROUP
+from ctapipe.reco import Reconstructor
+from ctapipe.tools.apply_models import ApplyModels
+
+from ..io.model_sets import (
+    MODELS_ID_ATTR,
+    ModelSetError,
+    choose_model_set,
+    write_models_record,
+)
+from ..io.sky_coordinates import add_radec_columns
+from ..version import __version__
+
+__all__ = ["ApplyModelsTool"]
+
+PART_SUFFIX = ".part"
+SIMULATION_TABLE = "/simulation/event/subarray/shower"
+OBSERVATION_BLOCK_TABLE = "/configuration/observation/observation_block"
+SUMMARY_TABLE = "/dl1/service/sst1m_processing"
+STEREO_GEOMETRY_TABLE = "/dl2/event/subarray/geometry/HillasReconstructor"
+
+
+class ApplyModelsTool(ApplyModels):
+    """
+    Reconstruct energy, direction and gammaness of SST-1M DL1 files (real data or
+    simulations, one telescope or stereo) with the random forests of ``sst1m-train-models``.
+
+    ``--models-dir`` is a model set or a directory of model sets, one per pointing node;
+    the node closest to the run's pointing (then NSB rate) is used. The variant is
+    ``mono`` and ``stereo`` for files with the stereo geometry (``sst1m-stereo-match``,
+    simulations) and ``mono`` otherwise, unless ``--variant`` says. The DL2 file records the model set,
+    its features and event selection (``/configuration/sst1m/models``); real data gets
+    RA/Dec of every reconstructed direction and needs the telescope pointing table that
+    ``sst1m-process`` and ``sst1m-stereo-match`` write. Written to ``<output>.part`` and
+    renamed when complete.
+    """
+
+    name = "sst1m-apply-models"
+    description = __doc__
+    examples = """
+    sst1m-apply-models --input run.dl1.h5 --models-dir models/ --output run.dl2.h5
+    sst1m-apply-models --input stereo.dl1.h5 --models-dir models/ --variant stereo --output stereo.dl2.h5
+    """
+
+    models_dir = PathTrait(
+        default_value=None, allow_none=True, exists=True, file_ok=False,
+        help="Model set, or directory of model sets per pointing node (sst1m-train-models --output-dir).",
+    ).tag(config=True)
+    variants = List(
+        CaselessStrEnum(["auto", "mono", "stereo"]), default_value=["auto"],
+        help=(
+            "Models to apply: mono (per telescope, combined over the telescopes), stereo (needs"
+            " the HillasReconstructor geometry); auto = both when the input has the stereo"
+            " geometry, else mono."
+        ),
+    ).tag(config=True)
+    node = Unicode(
+        default_value=None, allow_none=True,
+        help="Use this model set (sub-directory name) instead of the closest one.",
+    ).tag(config=True)
+
+    aliases = {
+        **ApplyModels.aliases,
+        "models-dir": "ApplyModelsTool.models_dir",
+        "variant": "ApplyModelsTool.variants",
+        "node": "ApplyModelsTool.node",
+    }
+    flags = {
+        **ApplyModels.flags,
+        "overwrite": (
+            {"HDF5Merger": {"overwrite": True}, "ApplyModelsTool": {"overwrite": True}},
+            "Overwrite output file if it exists",
+        ),
+    }
+
+    def setup(self):
+        if self.input_url is None or self.output_path is None:
+            raise ToolConfigurationError(f"{self.name}: --input and --output are required")
+        if self.models_dir is None and not self.reconstructor_paths:
+            raise ToolConfigurationError(f"{self.name}: --models-dir is required")
+        self.final_output = Path(self.output_path)
+        if self.final_output.exists() and not self.overwrite:
+            raise ToolConfigurationError(f"{self.final_output} exists; use --overwrite to replace it")
+        self._inspect_input()
+        if self.models_dir is not None:
+            self._choose_models()
+        self._check_features()
+        self.output_path = self.final_output.with_name(self.final_output.name + PART_SUFFIX)
+        self.output_path.unlink(missing_ok=True)
+        super().setup()
+
+    # ------------------------------------------------------------------ #
+    def _inspect_input(self):
+        with tables.open_file(self.input_url) as h5file:
+            self.is_simulation = SIMULATION_TABLE in h5file
+            has_stereo_geometry = STEREO_GEOMETRY_TABLE in h5file
+            has_pointing_table = DL0_TEL_POINTING_GROUP in h5file
+            if not any(p in h5file for p in ("/dl1/event/telescope/parameters", "/dl2/event/telescope")):
+                raise ToolConfigurationError(f"{self.input_url}: no DL1 parameters to reconstruct from")
+            previous = h5file.root._v_attrs[MODELS_ID_ATTR] if MODELS_ID_ATTR in h5file.root._v_attrs else None
+        if previous is not None:
+            raise ToolConfigurationError(
+                f"{self.input_url} already has DL2 of model set {previous[:12]}…; apply models to DL1 files"
+            )
+        if "auto" in self.variants:
+            self.variants = ["mono", "stereo"] if has_stereo_geometry else ["mono"]
+        elif "stereo" in self.variants and not has_stereo_geometry:
+            raise ToolConfigurationError(
+                f"{self.input_url} has no stereo geometry ({STEREO_GEOMETRY_TABLE}):"
+                " stereo models need sst1m-stereo-match output or simulations"
+            )
+
+        block = read_table(self.input_url, OBSERVATION_BLOCK_TABLE)
+        frame = CoordinateFrameType(block["subarray_pointing_frame"][0])
+        if frame == CoordinateFrameType.ALTAZ:
+            self.pointing_alt_az = (
+                float(np.mean(block["subarray_pointing_lat"].quantity.to_value(u.deg))),
+                float(np.mean(block["subarray_pointing_lon"].quantity.to_value(u.deg))),
+            )
+        elif has_pointing_table:
+            self.pointing_alt_az = _mean_pointing(self.input_url)
+        else:
+            raise ToolConfigurationError(
+                f"{self.input_url}: real data without telescope pointing"
+                f" ({DL0_TEL_POINTING_GROUP}); directions and the model node need it."
+                " Process the raw data with sst1m-process (or sst1m-stereo-match), which writes it."
+            )
+        self.nsb_rate_mhz = _mean_nsb_rate(self.input_url)
+
+    def _choose_models(self):
+        zenith, azimuth = 90 - self.pointing_alt_az[0], self.pointing_alt_az[1]
+        try:
+            if self.node is not None:
+                model_set, distance = choose_model_set(self.models_dir / self.node, zenith, azimuth)
+            else:
+                model_set, distance = choose_model_set(self.models_dir, zenith, azimuth, self.nsb_rate_mhz)
+            self.reconstructor_paths = [
+                path for variant in self.variants for path in model_set.model_paths(variant)
+            ]
+            variant_ids = {variant: model_set.models_id(variant) for variant in self.variants}
+        except ModelSetError as err:
+            raise ToolConfigurationError(str(err)) from err
+        self.models_record = {
+            "models_id": "+".join(variant_ids[v] for v in self.variants),
+            "model_set": str(model_set.path.resolve()),
+            "node": model_set.record["node"],
+            "pointing_alt_az_deg": list(self.pointing_alt_az),
+            "nsb_rate_mhz": self.nsb_rate_mhz,
+            "node_distance_deg": distance,
+            "variants": {
+                variant: {"models_id": variant_ids[variant], **model_set.record["variants"][variant]}
+                for variant in self.variants
+            },
+            "training_inputs": model_set.record["inputs"],
+            "ctapipe_sst1m_version": __version__,
+        }
+        self.log.info(
+            "Model set %s (%s), %.2f deg from the pointing alt %.2f az %.2f",
+            model_set.name, ", ".join(self.variants), distance, *self.pointing_alt_az,
+        )
+
+    def _check_features(self):
+        """Every model input must be in the file: ctapipe would skip the model silently."""
+        with TableLoader(self.input_url, parent=self) as loader:
+            sample = loader.read_telescope_events(start=0, stop=5, true_parameters=False, observation_info=True, instrument=True)
+            subarray = loader.subarray
+        available = set(sample.colnames)
+        for path in self.reconstructor_paths:
+            reconstructor = Reconstructor.read(path, subarray=subarray)
+            available |= {name for name, _ in reconstructor.feature_generator.features}
+            available |= _prediction_columns(reconstructor)
+            missing = [f for f in reconstructor.features if f not in available]
+            if missing:
+                raise ToolConfigurationError(
+                    f"{self.input_url} lacks the features {missing} of {Path(path).name}"
+                )
+
+    def finish(self):
+        super().finish()
+        self.h5file.close()
+        if not self.is_simulation:
+            location = self.loader.subarray.reference_location
+            for path in self.reconstructor_paths:
+                reconstructor = Reconstructor.read(path)
+                if type(reconstructor).__name__ == "DispReconstructor":
+                    n = add_radec_columns(self.output_path, reconstructor.prefix, location)
+                    self.log.info("RA/Dec of %d %s directions", n, reconstructor.prefix)
+        if self.models_dir is not None:
+            with tables.open_file(self.output_path, mode="r+") as h5file:
+                write_models_record(h5file, self.models_record)
+        self.output_path.replace(self.final_output)
+        self.log.info("DL2 written to %s", self.final_output)
+
+
+def _prediction_columns(reconstructor):
+    prefix = reconstructor.prefix
+    return {f"{prefix}_tel_energy", f"{prefix}_tel_parameter", f"{prefix}_tel_prediction"}
+
+
+def _mean_pointing(path):
+    """Mean alt/az (deg) of the telescope pointing time series of a real-data file."""
+    alts, azs = [], []
+    with tables.open_file(path) as h5file:
+        names = [node._v_pathname for node in h5file.iter_nodes(DL0_TEL_POINTING_GROUP, "Table")]
+    for name in names:
+        table = read_table(path, name)
+        alts.append(table["altitude"].quantity.to_value(u.deg))
+        azs.append(table["azimuth"].quantity.to_value(u.rad))
+    az = np.concatenate(azs)
+    mean_az = np.rad2deg(np.arctan2(np.mean(np.sin(az)), np.mean(np.cos(az)))) % 360
+    return float(np.mean(np.concatenate(alts))), float(mean_az)
+
+
+def _mean_nsb_rate(path):
+    """Mean NSB rate (MHz) of the processing summary of sst1m-process, or None."""
+    try:
+        summary = read_table(path, SUMMARY_TABLE)
+    except tables.NoSuchNodeError:
+        return None
+    if "nsb_rate_mhz" not in summary.colnames:
+        return None
+    rates = np.asarray(summary["nsb_rate_mhz"], dtype=float)
+    rates = rates[np.isfinite(rates)]
+    return float(np.mean(rates)) if len(rates) else None
+
+
+def main():
+    ApplyModelsTool().run()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,433 @@
+"""sst1m-train-models: the random forests of one pointing node, mono and stereo, in one command."""
+
+import hashlib
+import shutil
+import sys
+from importlib.resources import files
+from pathlib import Path
+
+import astropy.units as u
+import numpy as np
+import tables
+import yaml
+from astropy.table import Table, vstack
+from ctapipe.core import FeatureGenerator, Tool, ToolConfigurationError
+from ctapipe.core.traits import Bool, CaselessStrEnum, Float, Int, List, Unicode, flag
+from ctapipe.core.traits import Path as PathTrait
+from ctapipe.io import TableLoader, read_table
+from ctapipe.reco import CrossValidator, DispReconstructor, EnergyRegressor, ParticleClassifier
+from ctapipe.reco.sklearn import MLQualityQuery
+from sklearn.metrics import roc_auc_score
+
+from ..components.training import (
+    classifier_sample_sizes,
+    read_training_table,
+    sample_rows,
+    split_rows,
+    true_disp,
+)
+from ..io.model_sets import TRAINING_RECORD, node_name, reconstructor_prefix
+from ..plotting import plot_feature_importances
+from ..version import __version__
+
+__all__ = ["TrainModelsTool", "DEFAULT_CONFIG", "RECO_FEATURES"]
+
+DEFAULT_CONFIG = Path(str(files("ctapipe_sst1m") / "resources" / "sst1m_models.yaml"))
+
+#: derived features of the classifier from the energy and disp predictions of its variant
+RECO_FEATURES = {
+    "log_reco_energy": "log10({regressor}_tel_energy.quantity.to_value(u.TeV))",
+    "reco_disp_norm": "abs({disp}_tel_parameter.quantity.to_value(u.deg))",
+}
+PART_SUFFIX = ".part"
+
+
+class TrainModelsTool(Tool):
+    """
+    Train the random forests of the SST-1M analysis for one pointing node.
+
+    For each variant (``mono``: image features only; ``stereo``: plus the stereo
+    features ``HillasReconstructor_tel_impact_distance`` and ``HillasReconstructor_h_max``)
+    three ctapipe reconstructors are trained on simulated DL1 telescope events, one model
+    per telescope type (both SST-1M telescopes share one type):
+    energy (``<variant>_regressor``), direction (``<variant>_disp``, disp norm and sign)
+    and gamma/hadron separation (``<variant>_classifier``). The model set directory holds
+    the pickled reconstructors, ``training.yaml`` (inputs, configuration, features,
+    event selection, event counts) and a report (feature importances, cross-validation).
+
+    When the classifier uses ``log_reco_energy`` or ``reco_disp_norm``, the gammas are
+    split: energy and disp are trained on one part and applied to the other part and to
+    the protons, on which the classifier is trained (no event is used twice).
+    """
+
+    name = "sst1m-train-models"
+    description = __doc__
+    examples = """
+    sst1m-train-models --gamma gamma_diffuse.dl1.h5 --proton proton.dl1.h5 --output-dir models/
+    sst1m-train-models --gamma g.dl1.h5 --proton p.dl1.h5 --output-dir models/ --variant stereo -c my_models.yaml
+    """
+
+    config_files = List(
+        default_value=[str(DEFAULT_CONFIG)],
+        help="Configuration files; the packaged sst1m_models.yaml when none is given.",
+    ).tag(config=True)
+
+    gamma_input = PathTrait(
+        default_value=None, allow_none=True, exists=True, directory_ok=False,
+        help="Simulated DL1 file of diffuse gammas (sst1m-simulate or ctapipe-process with sst1m_mc.yaml).",
+    ).tag(config=True)
+    proton_input = PathTrait(
+        default_value=None, allow_none=True, exists=True, directory_ok=False,
+        help="Simulated DL1 file of diffuse protons; without it no classifier is trained.",
+    ).tag(config=True)
+    output_dir = PathTrait(
+        default_value=None, allow_none=True, file_ok=False,
+        help="Models directory; the set is written to <output_dir>/<node> (see node_name).",
+    ).tag(config=True)
+    node = Unicode(
+        default_value=None, allow_none=True,
+        help="Name of the model set directory; default ze<zenith>_az<azimuth>_nsb<nsb_rate_mhz> of the gamma input.",
+    ).tag(config=True)
+    nsb_rate_mhz = Float(
+        default_value=80.0, help="NSB rate (MHz) of the simulation, recorded as the node's NSB."
+    ).tag(config=True)
+    variants = List(
+        CaselessStrEnum(["mono", "stereo"]), default_value=["mono", "stereo"],
+        help="Model variants to train.",
+    ).tag(config=True)
+    stereo_features = List(
+        Unicode(),
+        default_value=["HillasReconstructor_tel_impact_distance", "HillasReconstructor_h_max"],
+        help="Features added to every feature list for the stereo variant.",
+    ).tag(config=True)
+    n_training_events = Int(
+        default_value=500000, allow_none=True,
+        help="Gamma telescope events for energy and disp, and total events of the classifier (None: all).",
+    ).tag(config=True)
+    gamma_to_proton_training_ratio = Float(
+        default_value=1.0, help="Gamma to proton ratio of the classifier training set."
+    ).tag(config=True)
+    classifier_gamma_fraction = Float(
+        default_value=0.33,
+        help="Fraction of the gammas kept for the classifier when it uses log_reco_energy or reco_disp_norm.",
+    ).tag(config=True)
+    random_seed = Int(default_value=42, help="Seed of the event sampling and of the forests.").tag(config=True)
+    chunk_size = Int(default_value=100000, help="Telescope events read at once.").tag(config=True)
+    plot = Bool(default_value=True, help="Write feature-importance PNGs to the report.").tag(config=True)
+
+    aliases = {
+        "gamma": "TrainModelsTool.gamma_input",
+        "proton": "TrainModelsTool.proton_input",
+        ("o", "output-dir"): "TrainModelsTool.output_dir",
+        "node": "TrainModelsTool.node",
+        "variant": "TrainModelsTool.variants",
+        "n-events": "TrainModelsTool.n_training_events",
+        "seed": "TrainModelsTool.random_seed",
+        ("c", "config"): "TrainModelsTool.config_files",
+    }
+    flags = {
+        **flag("plot", "TrainModelsTool.plot", "Write feature-importance PNGs.", "No PNGs."),
+        "overwrite": ({"TrainModelsTool": {"overwrite": True}}, "Replace an existing model set."),
+    }
+    classes = [EnergyRegressor, DispReconstructor, ParticleClassifier, CrossValidator, FeatureGenerator, MLQualityQuery]
+
+    def setup(self):
+        for name in ("gamma_input", "output_dir"):
+            if getattr(self, name) is None:
+                raise ToolConfigurationError(f"{self.name}: --{name.split('_')[0]} is required")
+        self.rng = np.random.default_rng(self.random_seed)
+        self.gamma_loader = self.enter_context(TableLoader(self.gamma_input, parent=self))
+        self.proton_loader = None
+        if self.proton_input is not None:
+            self.proton_loader = self.enter_context(TableLoader(self.proton_input, parent=self))
+            if self.proton_loader.subarray != self.gamma_loader.subarray:
+                raise ToolConfigurationError(
+                    f"{self.gamma_input} and {self.proton_input} have different telescopes"
+                )
+        else:
+            self.log.warning("No --proton input: no gamma/hadron classifier is trained")
+        self.subarray = self.gamma_loader.subarray
+        self.pointing = _simulated_pointing(self.gamma_input)
+        node = self.node or node_name(90 - self.pointing[0], self.pointing[1], self.nsb_rate_mhz)
+        self.set_dir = self.output_dir / node
+        if self.set_dir.exists() and not self.overwrite:
+            raise ToolConfigurationError(f"{self.set_dir} exists; use --overwrite to replace it")
+        self.part_dir = self.set_dir.with_name(self.set_dir.name + PART_SUFFIX)
+        shutil.rmtree(self.part_dir, ignore_errors=True)
+        (self.part_dir / "report").mkdir(parents=True)
+        self.record = {
+            "sst1m_models": 1,
+            "ctapipe_sst1m_version": __version__,
+            "node": {
+                "name": node,
+                "zenith_deg": round(90 - self.pointing[0], 4),
+                "azimuth_deg": round(self.pointing[1], 4),
+                "nsb_rate_mhz": self.nsb_rate_mhz,
+            },
+            "inputs": {
+                "gamma": _file_record(self.gamma_input),
+                "proton": None if self.proton_input is None else _file_record(self.proton_input),
+            },
+            "random_seed": self.random_seed,
+            "telescope_types": [str(t) for t in self.subarray.telescope_types],
+            "command_line": " ".join(sys.argv),
+            "config": _plain(self.config),
+            "variants": {},
+        }
+        self.cv_rows = []
+
+    # ------------------------------------------------------------------ #
+    def _reconstructor(self, cls, variant, kind, extra_features=()):
+        """A reconstructor of a variant: configured features plus the stereo ones, seeded forests."""
+        base = cls(self.subarray, parent=self)
+        features = list(base.features)
+        if variant == "stereo":
+            features += [f for f in self.stereo_features if f not in features]
+        else:
+            features = [f for f in features if f not in self.stereo_features]
+        overrides = {"prefix": reconstructor_prefix(variant, kind), "features": features}
+        if cls is DispReconstructor:
+            overrides["norm_config"] = {**base.norm_config, "random_state": self.random_seed}
+            overrides["sign_config"] = {**base.sign_config, "random_state": self.random_seed}
+        else:
+            overrides["model_config"] = {**base.model_config, "random_state": self.random_seed}
+        reconstructor = cls(self.subarray, parent=self, **overrides)
+        criteria = list(reconstructor.quality_query.quality_criteria)
+        if variant == "stereo":
+            criteria.append(("valid stereo geometry", "HillasReconstructor_is_valid"))
+        else:
+            criteria = [c for c in criteria if "HillasReconstructor" not in c[1]]
+        reconstructor.quality_query = MLQualityQuery(parent=reconstructor, quality_criteria=criteria)
+        if extra_features:
+            generated = list(reconstructor.feature_generator.features) + list(extra_features)
+            reconstructor.feature_generator = FeatureGenerator(parent=reconstructor, features=generated)
+        return reconstructor
+
+    def _read(self, loader, reconstructor, columns):
+        table, counts = read_training_table(
+            loader,
+            self.subarray.telescope_types[0] if len(self.subarray.telescope_types) == 1 else None,
+            reconstructor.quality_query,
+            reconstructor.feature_generator,
+            columns,
+            self.chunk_size,
+            self.log,
+        )
+        if table is None or len(table) == 0:
+            raise ToolConfigurationError(f"{loader.input_url}: no telescope event passes the event selection")
+        return table, counts
+
+    def start(self):
+        if len(self.subarray.telescope_types) != 1:
+            raise ToolConfigurationError(
+                f"{self.gamma_input}: {len(self.subarray.telescope_types)} telescope types;"
+                " SST-1M simulations have one (identical telescopes)"
+            )
+        self.tel_type = self.subarray.telescope_types[0]
+        for variant in self.variants:
+            self._train_variant(variant)
+
+    def _train_variant(self, variant):
+        self.log.info("Training the %s models", variant)
+        regressor = self._reconstructor(EnergyRegressor, variant, "regressor")
+        disp = self._reconstructor(DispReconstructor, variant, "disp")
+        reco_features = {
+            name: expr.format(regressor=regressor.prefix, disp=disp.prefix)
+            for name, expr in RECO_FEATURES.items()
+        }
+        classifier_features = ParticleClassifier(self.subarray, parent=self).features
+        uses_reco = [f for f in classifier_features if f in reco_features]
+        classifier = None
+        if self.proton_loader is not None:
+            classifier = self._reconstructor(
+                ParticleClassifier, variant, "classifier",
+                extra_features=[(name, reco_features[name]) for name in uses_reco],
+            )
+
+        truth = ["true_energy", "true_alt", "true_az", "true_shower_primary_id", "true_impact_distance"]
+        geometry = ["hillas_fov_lon", "hillas_fov_lat", "hillas_psi", "subarray_pointing_lat", "subarray_pointing_lon"]
+        model_features = regressor.features + disp.features
+        if classifier is not None:
+            model_features += [f for f in classifier.features if f not in reco_features]
+        base_features = _unique(model_features)
+        if variant == "mono":
+            base_features = [f for f in base_features if f not in self.stereo_features]
+        columns = _unique(["obs_id", "event_id", "tel_id"] + base_features + truth + geometry)
+        gammas, gamma_counts = self._read(self.gamma_loader, regressor, columns)
+        gammas = sample_rows(gammas, self.n_training_events, self.rng)
+        gammas_for_classifier = None
+        if classifier is not None and uses_reco:
+            gammas, gammas_for_classifier = split_rows(gammas, self.classifier_gamma_fraction, self.rng)
+        gammas["true_disp"] = true_disp(gammas)
+
+        entry = {"event_counts": {"gamma": gamma_counts.as_dict()}}
+        for reconstructor in (regressor, disp):
+            self._fit(reconstructor, gammas, variant)
+            entry[_kind(reconstructor)] = self._model_entry(reconstructor, len(gammas))
+
+        if classifier is not None:
+            protons, proton_counts = self._read(self.proton_loader, regressor, columns)
+            entry["event_counts"]["proton"] = proton_counts.as_dict()
+            if gammas_for_classifier is None:
+                gammas_for_classifier = gammas
+            n_gamma, n_proton = classifier_sample_sizes(
+                len(gammas_for_classifier), len(protons),
+                self.n_training_events, self.gamma_to_proton_training_ratio,
+            )
+            sample = vstack([
+                sample_rows(gammas_for_classifier, n_gamma, self.rng),
+                sample_rows(protons, n_proton, self.rng),
+            ])
+            if uses_reco:
+                # the sample holds the generated features already: predict on them directly
+                energy, _ = regressor._predict(self.tel_type, sample)
+                sample[f"{regressor.prefix}_tel_energy"] = energy
+                disp_parameter, _, _ = disp._predict(self.tel_type, sample)
+                sample[f"{disp.prefix}_tel_parameter"] = disp_parameter
+                sample = FeatureGenerator(parent=classifier, features=[(n, reco_features[n]) for n in uses_reco])(sample)
+            self.log.info("Classifier: %d gammas, %d protons", n_gamma, n_proton)
+            self._fit(classifier, sample, variant)
+            entry["classifier"] = self._model_entry(classifier, len(sample), n_gamma=n_gamma, n_proton=n_proton)
+        self.record["variants"][variant] = entry
+
+    def _fit(self, reconstructor, table, variant):
+        kind = _kind(reconstructor)
+        cv_path = self.part_dir / "report" / f"cross_validation_{reconstructor.prefix}.h5"
+        with CrossValidator(parent=self, model_component=reconstructor, output_path=cv_path) as cv:
+            cv(self.tel_type, table)
+        self.cv_rows.extend(_cv_metrics(cv_path, reconstructor, kind, variant))
+        self.log.info("Final fit of %s on %d events", reconstructor.prefix, len(table))
+        reconstructor.fit(self.tel_type, table)
+        reconstructor.n_jobs = None
+        path = self.part_dir / f"{reconstructor.prefix}.pkl"
+        reconstructor.write(path)
+        importances = _importances(reconstructor, self.tel_type)
+        importances.write(self.part_dir / "report" / f"feature_importances_{reconstructor.prefix}.ecsv")
+        if self.plot:
+            plot_feature_importances(
+                importances, self.part_dir / "report" / f"feature_importances_{reconstructor.prefix}.png",
+                title=reconstructor.prefix,
+            )
+
+    def _model_entry(self, reconstructor, n_events, **counts):
+        return {
+            "file": f"{reconstructor.prefix}.pkl",
+            "prefix": reconstructor.prefix,
+            "class": type(reconstructor).__name__,
+            "features": list(reconstructor.features),
+            "generated_features": [list(f) for f in reconstructor.feature_generator.features],
+            "event_selection": [list(c) for c in reconstructor.quality_query.quality_criteria],
+            "stereo_combiner": type(reconstructor.stereo_combiner).__name__,
+            "n_training_events": n_events,
+            **counts,
+        }
+
+    def finish(self):
+        cv_table = Table(rows=self.cv_rows, names=["variant", "model", "metric", "mean", "std", "n_folds"])
+        cv_table.write(self.part_dir / "report" / "cross_validation.ecsv")
+        self.record["cross_validation"] = [dict(zip(cv_table.colnames, row)) for row in self.cv_rows]
+        with (self.part_dir / TRAINING_RECORD).open("w") as f:
+            yaml.safe_dump(self.record, f, sort_keys=False)
+        if self.set_dir.exists():
+            shutil.rmtree(self.set_dir)
+        self.part_dir.rename(self.set_dir)
+        self.log.info("Model set written to %s", self.set_dir)
+        for row in cv_table:
+            self.log.info("CV %s %s %s: %.4f ± %.4f", row["variant"], row["model"], row["metric"], row["mean"], row["std"])
+
+
+def _kind(reconstructor):
+    return reconstructor.prefix.split("_", 1)[1]
+
+
+def _unique(names):
+    return list(dict.fromkeys(names))
+
+
+def _plain(config):
+    """traitlets Config as plain, YAML-safe python."""
+    if hasattr(config, "items"):
+        return {str(k): _plain(v) for k, v in config.items()}
+    if isinstance(config, (list, tuple)):
+        return [_plain(v) for v in config]
+    if isinstance(config, (str, int, float, bool)) or config is None:
+        return config
+    return str(config)
+
+
+def _file_record(path):
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return {"path": str(Path(path).resolve()), "sha256": digest.hexdigest()}
+
+
+def _simulated_pointing(path):
+    """(alt, az) in degrees of the fixed pointing of a simulated file."""
+    try:
+        block = read_table(path, "/configuration/observation/observation_block")
+    except Exception as err:
+        raise ToolConfigurationError(f"{path}: no observation block ({err})") from err
+    if "/simulation/event/subarray/shower" not in _nodes(path):
+        raise ToolConfigurationError(f"{path} is not a simulation: no /simulation/event/subarray/shower")
+    return (
+        float(block["subarray_pointing_lat"].quantity[0].to_value(u.deg)),
+        float(block["subarray_pointing_lon"].quantity[0].to_value(u.deg)),
+    )
+
+
+def _nodes(path):
+    with tables.open_file(path) as f:
+        return {node._v_pathname for node in f.walk_nodes("/", "Table")}
+
+
+def _importances(reconstructor, key):
+    """Feature importances of the fitted forests as a table (one column per model)."""
+    models = reconstructor._models[key]
+    if isinstance(models, tuple):  # DispReconstructor: (norm regressor, sign classifier)
+        columns = {"norm": models[0].feature_importances_, "sign": models[1].feature_importances_}
+    else:
+        columns = {"importance": models.feature_importances_}
+    table = Table({"feature": list(reconstructor.features), **columns})
+    table.sort(list(columns)[0], reverse=True)
+    return table
+
+
+def _cv_metrics(cv_path, reconstructor, kind, variant):
+    """Per-fold metrics of the cross-validation predictions written by ctapipe's CrossValidator."""
+    with tables.open_file(cv_path) as f:
+        (node,) = list(f.walk_nodes("/cv_predictions", "Table"))
+        path = node._v_pathname
+    table = read_table(cv_path, path)
+    rows = []
+    folds = np.unique(table["cv_fold"])
+    metrics = {}
+    for fold in folds:
+        t = table[table["cv_fold"] == fold]
+        if kind == "regressor":
+            ratio = (t[f"{reconstructor.prefix}_energy"].quantity / t["truth"].quantity).to_value(u.one) - 1
+            bias = np.median(ratio)
+            q16, q84 = np.percentile(ratio - bias, [16, 84])
+            metrics.setdefault("energy_bias", []).append(bias)
+            metrics.setdefault("energy_resolution", []).append((q84 - q16) / 2)
+        elif kind == "classifier":
+            truth = np.asarray(t["truth"]) == 1  # CrossValidator: 1 = positive class (gamma)
+            metrics.setdefault("auc", []).append(roc_auc_score(truth, t[f"{reconstructor.prefix}_prediction"]))
+        else:
+            predicted = t[f"{reconstructor.prefix}_parameter"].quantity.to_value(u.deg)
+            truth = t["truth"].quantity.to_value(u.deg)
+            metrics.setdefault("sign_accuracy", []).append(np.mean(np.sign(predicted) == np.sign(truth)))
+            rel = np.abs(predicted) / np.abs(truth) - 1
+            metrics.setdefault("norm_resolution", []).append(np.diff(np.percentile(rel, [16, 84]))[0] / 2)
+    for name, values in metrics.items():
+        rows.append((variant, kind, name, float(np.mean(values)), float(np.std(values)), len(values)))
+    return rows
+
+
+def main():
+    TrainModelsTool().run()
+
+
+if __name__ == "__main__":
+    main()
