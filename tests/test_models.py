@@ -321,6 +321,19 @@ def test_real_stereo_dl2(tmp_path, data_config, trained_models):
     # the simulated point source is 0.4 deg from the pointing
     assert np.median(reco.separation(pointing).deg) < 1.0
 
+    # the stock ctapipe-apply-models reads the stereo DL1 file and the pointing table too
+    set_dir = trained_models / NODE
+    stock = tmp_path / "stock.dl2.h5"
+    result = run_cli(
+        "ctapipe-apply-models", "--input", stereo, "--output", stock,
+        "-r", set_dir / "stereo_regressor.pkl", "-r", set_dir / "stereo_disp.pkl",
+    )
+    assert result.returncode == 0, result.stderr
+    stock_geometry = read_table(stock, "/dl2/event/subarray/geometry/stereo_disp")
+    np.testing.assert_allclose(
+        np.asarray(stock_geometry["stereo_disp_alt"]), np.asarray(events["stereo_disp_alt"]), equal_nan=True
+    )
+
 
 def test_models_directory_errors(small_production, tmp_path, trained_models):
     empty = tmp_path / "empty"

@@ -124,6 +124,7 @@ def test_quickstart(tmp_path):
     assert result.returncode == 0, result.stderr
     assert (tmp_path / "analysis/sst1m.yaml").is_file()
     assert (tmp_path / "analysis/sst1m_mc.yaml").is_file()
+    assert (tmp_path / "analysis/sst1m_models.yaml").is_file()
 
 
 def test_sst1m_process_writes_pointing(tmp_path, data_config):

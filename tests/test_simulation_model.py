@@ -302,3 +302,31 @@ def test_adc_waveform(subarray):
     assert np.all(adc[0] == 330)
     saturated = cam.adc_waveform(1, r1 * 1000)
     assert saturated.max() == 4095
+
+
+def test_image_skewness(subarray):
+    """Gamma images are skewed away from the source (a longer tail), protons irregularly."""
+    rng = np.random.default_rng(12)
+    imager = ShowerImager(subarray, rng)
+    kw = dict(energy_min_tev=2.0, energy_max_tev=20.0, max_impact_m=200.0, rng=rng)
+    geom = subarray.tel[1].camera.geometry
+    x, y = geom.pix_x.to_value(u.m), geom.pix_y.to_value(u.m)
+
+    def skewness_away_from_source(images):
+        values = []
+        for im in images:
+            if im.intensity < 200:
+                continue
+            along = (x - im.cog_x_m) * np.cos(im.psi_rad) + (y - im.cog_y_m) * np.sin(im.psi_rad)
+            w = im.n_pe
+            mean = np.average(along, weights=w)
+            values.append(np.average((along - mean) ** 3, weights=w) / np.average((along - mean) ** 2, weights=w) ** 1.5)
+        return np.array(values)
+
+    gammas = skewness_away_from_source(imager.images(ShowerSampler(particle="gamma", **kw).sample(200), 1, ALT, AZ))
+    protons = skewness_away_from_source(
+        imager.images(ShowerSampler(particle="proton", spectrum="diffuse", viewcone_deg=3.0, **kw).sample(300), 1, ALT, AZ)
+    )
+    assert 0.2 < np.median(gammas) < 0.7
+    assert np.mean(gammas > 0) > 0.85
+    assert np.mean(protons > 0) < 0.8

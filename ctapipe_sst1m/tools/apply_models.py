@@ -7,7 +7,7 @@ import numpy as np
 import tables
 from ctapipe.containers import CoordinateFrameType
 from ctapipe.core import ToolConfigurationError
-from ctapipe.core.traits import CaselessStrEnum, List, Unicode
+from ctapipe.core.traits import CaselessStrEnum, List, Unicode, flag
 from ctapipe.core.traits import Path as PathTrait
 from ctapipe.io import TableLoader, read_table
 from ctapipe.io.hdf5dataformat import DL0_TEL_POINTING_GROUP
@@ -79,6 +79,13 @@ class ApplyModelsTool(ApplyModels):
     }
     flags = {
         **ApplyModels.flags,
+        # ctapipe 0.28's flag points at ProcessorTool.progress_bar
+        **flag(
+            "progress",
+            "ApplyModelsTool.progress_bar",
+            "show a progress bar while applying the models",
+            "no progress bar",
+        ),
         "overwrite": (
             {"HDF5Merger": {"overwrite": True}, "ApplyModelsTool": {"overwrite": True}},
             "Overwrite output file if it exists",

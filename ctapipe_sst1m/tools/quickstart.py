@@ -10,13 +10,14 @@ from ctapipe.core.traits import Path as PathTrait
 __all__ = ["QuickStartTool", "CONFIG_FILES"]
 
 #: configuration files shipped with the package
-CONFIG_FILES = ("sst1m.yaml", "sst1m_mc.yaml")
+CONFIG_FILES = ("sst1m.yaml", "sst1m_mc.yaml", "sst1m_models.yaml")
 
 
 class QuickStartTool(Tool):
     """
-    Write sst1m.yaml (real data) and sst1m_mc.yaml (simulations) into a directory,
-    ready for ``ctapipe-process --config sst1m.yaml``. Existing files are kept
+    Write sst1m.yaml (real data), sst1m_mc.yaml (simulations) and sst1m_models.yaml
+    (random forests, DL2, performance) into a directory, ready for
+    ``ctapipe-process --config sst1m.yaml`` and ``sst1m-train-models -c sst1m_models.yaml``. Existing files are kept
     unless --overwrite is given.
     """
 

@@ -15,7 +15,12 @@ from ctapipe.core import FeatureGenerator, Tool, ToolConfigurationError
 from ctapipe.core.traits import Bool, CaselessStrEnum, Float, Int, List, Unicode, flag
 from ctapipe.core.traits import Path as PathTrait
 from ctapipe.io import TableLoader, read_table
-from ctapipe.reco import CrossValidator, DispReconstructor, EnergyRegressor, ParticleClassifier
+from ctapipe.reco import (
+    CrossValidator,
+    DispReconstructor,
+    EnergyRegressor,
+    ParticleClassifier,
+)
 from ctapipe.reco.sklearn import MLQualityQuery
 from sklearn.metrics import roc_auc_score
 

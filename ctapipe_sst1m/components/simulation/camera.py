@@ -108,6 +108,8 @@ class CherenkovImage:
     #: rms length and width of the (main) Gaussian image (deg)
     length_deg: float
     width_deg: float
+    #: longitudinal asymmetry alpha: rms l (1 - alpha) towards the source, l (1 + alpha) away
+    asymmetry: float
     #: time gradient along the image axis away from the source (ns/deg)
     time_gradient_ns_per_deg: float
     #: distance telescope - shower maximum (m)
@@ -269,13 +271,20 @@ class ShowerImager:
         # protons: image axis not pointing to the source
         psi = g["psi"] + np.where(p, np.deg2rad(20.0) * rng.standard_normal(n), 0.0)
         t0 = self.time_offset_ns + rng.uniform(-self.time_jitter_ns, self.time_jitter_ns, n)
+        # longitudinal asymmetry (split Gaussian along the axis, wider away from the source):
+        # gammas regularly skewed, protons irregularly
+        asymmetry = np.where(
+            p,
+            np.clip(0.1 + 0.25 * rng.standard_normal(n), -0.5, 0.5),
+            np.clip(0.3 + 0.08 * rng.standard_normal(n), 0.0, 0.6),
+        )
 
         x, y = tel["x"], tel["y"]
         deg = np.deg2rad(1.0) * f  # metres per degree in the camera
         results = []
         for i in range(n):
             cos_psi, sin_psi = np.cos(psi[i]), np.sin(psi[i])
-            blobs = []  # (fraction, centre x, y, length m, width m, cos, sin)
+            blobs = []  # (fraction, centre x, y, length m, width m, cos, sin, asymmetry)
             n_sub = 0
             main_fraction = 1.0
             if p[i]:
@@ -297,19 +306,31 @@ class ShowerImager:
                             0.06 * deg,
                             np.cos(sub_psi),
                             np.sin(sub_psi),
+                            0.0,
                         )
                     )
             blobs.append(
-                (main_fraction, g["cog_x"][i], g["cog_y"][i], length[i] * deg, width[i] * deg, cos_psi, sin_psi)
+                (
+                    main_fraction, g["cog_x"][i], g["cog_y"][i], length[i] * deg, width[i] * deg,
+                    cos_psi, sin_psi, asymmetry[i],
+                )
             )
             mu = np.zeros(len(x))
-            for frac, cx, cy, l_m, w_m, c, s in blobs:
-                var_l = l_m**2 + tel["pixel_var"]
+            for frac, cx, cy, l_m, w_m, c, s, alpha in blobs:
+                # split Gaussian: rms l (1 - alpha) towards the source, l (1 + alpha) away;
+                # its mode is moved towards the source so that the light centroid stays at cog
+                shift = np.sqrt(2 / np.pi) * 2 * alpha * l_m
+                var_head = (l_m * (1 - alpha)) ** 2 + tel["pixel_var"]
+                var_tail = (l_m * (1 + alpha)) ** 2 + tel["pixel_var"]
                 var_w = w_m**2 + tel["pixel_var"]
-                dx, dy = x - cx, y - cy
+                dx, dy = x - (cx - shift * c), y - (cy - shift * s)
                 a_ = dx * c + dy * s
                 b_ = -dx * s + dy * c
-                norm = frac * mean_pe[i] * tel["tile_area"] / (2 * np.pi * np.sqrt(var_l * var_w))
+                var_l = np.where(a_ < 0, var_head, var_tail)
+                norm = (
+                    frac * mean_pe[i] * tel["tile_area"]
+                    / (np.pi * (np.sqrt(var_head) + np.sqrt(var_tail)) * np.sqrt(var_w))
+                )
                 mu += norm * np.exp(-0.5 * (a_ * a_ / var_l + b_ * b_ / var_w))
             n_pe = rng.poisson(mu)
             lit = n_pe > 0
@@ -334,6 +355,7 @@ class ShowerImager:
                     disp_deg=float(g["disp_deg"][i]),
                     length_deg=float(length[i]),
                     width_deg=float(width[i]),
+                    asymmetry=float(asymmetry[i]),
                     time_gradient_ns_per_deg=float(g["time_gradient"][i]),
                     distance_to_max_m=float(g["distance"][i]),
                     pool_radius_m=float(g["pool_radius"][i]),
