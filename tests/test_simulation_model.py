@@ -55,6 +55,7 @@ def showers_at_impact(subarray, impacts, energy=1.0, particle="gamma", tel_id=1,
         x_max_gcm2=x_max,
         h_max_m=height_of_slant_depth(x_max, zenith),
         primary_id=np.full(n, SHOWER_PARTICLES[particle], dtype=np.int32),
+        light_yield_factor=np.ones(n),
     )
 
 
@@ -330,3 +331,20 @@ def test_image_skewness(subarray):
     assert 0.2 < np.median(gammas) < 0.7
     assert np.mean(gammas > 0) > 0.85
     assert np.mean(protons > 0) < 0.8
+
+
+def test_light_yield_fluctuation_shared_by_the_telescopes(subarray):
+    """The shower's yield fluctuation is common; each telescope adds a smaller local one."""
+    rng = np.random.default_rng(13)
+    showers = ShowerSampler(particle="gamma", energy_min_tev=5.0, energy_max_tev=5.001, max_impact_m=1.0, rng=rng).sample(400)
+    assert 0.05 < np.std(np.log(showers.light_yield_factor)) < 0.1  # 0.12 * 5**-0.3 = 0.075
+    imager = ShowerImager(subarray, rng)
+    mean_1 = np.array([im.mean_pe for im in imager.images(showers, 1, ALT, AZ)])
+    mean_2 = np.array([im.mean_pe for im in imager.images(showers, 2, ALT, AZ)])
+    # near the core both telescopes are inside the light pool: same nominal yield
+    ratio_1 = np.log(mean_1 / showers.light_yield_factor)
+    ratio_2 = np.log(mean_2 / showers.light_yield_factor)
+    correlation = np.corrcoef(np.log(mean_1), np.log(mean_2))[0, 1]
+    assert correlation > 0.4
+    assert np.std(ratio_1 - np.mean(ratio_1)) == pytest.approx(0.08 * 5**-0.25, rel=0.15)
+    assert np.std(ratio_2 - np.mean(ratio_2)) == pytest.approx(0.08 * 5**-0.25, rel=0.15)

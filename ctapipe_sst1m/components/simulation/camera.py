@@ -238,6 +238,7 @@ class ShowerImager:
             time_gradient=np.deg2rad(gradient),
             energy=energy,
             is_proton=is_proton,
+            light_yield_factor=np.atleast_1d(np.asarray(showers.light_yield_factor, dtype=float)),
             x_max=np.atleast_1d(np.asarray(showers.x_max_gcm2, dtype=float)),
             zenith=np.pi / 2 - np.atleast_1d(np.asarray(showers.alt_rad, dtype=float)),
         )
@@ -253,9 +254,11 @@ class ShowerImager:
         log_e = np.log10(g["energy"])
         p = g["is_proton"]
 
-        # shower-to-shower fluctuation of the light yield (log-normal)
-        sigma_ln = np.where(p, 0.45, 0.15) + 0.1 * np.maximum(-log_e, 0)
-        mean_pe = g["mean_pe_nominal"] * np.exp(sigma_ln * rng.standard_normal(n) - 0.5 * sigma_ln**2)
+        # light yield: the shower's fluctuation (common to the telescopes) and the local
+        # fluctuation of the light density where this telescope samples it (log-normal)
+        sigma_local = np.where(p, 0.25, np.clip(0.08 * g["energy"] ** -0.25, 0.03, 0.2))
+        local = np.exp(sigma_local * rng.standard_normal(n) - 0.5 * sigma_local**2)
+        mean_pe = g["mean_pe_nominal"] * g["light_yield_factor"] * local
 
         # width (deg): grows with log E and impact; protons twice as wide, more fluctuating
         width = (0.050 + 0.012 * np.clip(log_e, -1, 2.5) + 0.015 * g["impact"] / 100.0)

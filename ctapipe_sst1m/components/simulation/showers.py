@@ -116,6 +116,9 @@ class Shower:
     h_max_m: np.ndarray
     #: CORSIKA particle id (0 gamma, 101 proton)
     primary_id: np.ndarray
+    #: shower-to-shower fluctuation of the Cherenkov light yield, common to all
+    #: telescopes (log-normal, unit mean)
+    light_yield_factor: np.ndarray
 
     def __len__(self):
         return np.size(self.energy_tev)
@@ -274,6 +277,13 @@ class ShowerSampler:
         x_floor = slant_depth_of_height(OBSERVATION_LEVEL_M + _MIN_HEIGHT_ABOVE_GROUND_M, zenith)
         x_max = np.minimum(x_max, x_floor)
         x_first = np.minimum(x_first, x_max - 10.0)
+        # relative fluctuation of the total Cherenkov yield: shrinking with energy for
+        # gammas (more particles), large for hadrons
+        if self.particle == "proton":
+            sigma_yield = np.full(n, 0.35)
+        else:
+            sigma_yield = np.clip(0.12 * energy ** -0.3, 0.03, 0.3)
+        light_yield = np.exp(sigma_yield * rng.standard_normal(n) - 0.5 * sigma_yield**2)
         return Shower(
             energy_tev=energy,
             alt_rad=alt,
@@ -284,4 +294,5 @@ class ShowerSampler:
             x_max_gcm2=x_max,
             h_max_m=height_of_slant_depth(x_max, zenith),
             primary_id=np.full(n, SHOWER_PARTICLES[self.particle], dtype=np.int32),
+            light_yield_factor=light_yield,
         )
