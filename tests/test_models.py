@@ -60,6 +60,31 @@ def test_true_disp_sign_and_norm():
     np.testing.assert_allclose(disp, [1.5, -1.0], atol=1e-6)
 
 
+def test_horizontal_to_icrs_matches_astropy():
+    """The interpolated AltAz -> ICRS agrees with astropy to < 0.5 arcsec within 6 deg of the centre."""
+    from astropy.coordinates import ICRS
+    from astropy.time import Time
+
+    from ctapipe_sst1m.io.sky_coordinates import horizontal_to_icrs
+
+    rng = np.random.default_rng(1)
+    n = 2000
+    times = Time(1.7e9 + np.sort(rng.uniform(0, 1800, n)), format="unix", scale="tai")
+    location = EarthLocation(lon=14.78 * u.deg, lat=49.91 * u.deg, height=510 * u.m)
+    # a tracking pointing drifting over half an hour, directions up to 6 deg away
+    centre_alt = np.linspace(60, 64, n)
+    centre_az = np.linspace(170, 185, n)
+    radius, angle = rng.uniform(0, 6, n), rng.uniform(0, 2 * np.pi, n)
+    alt = centre_alt + radius * np.sin(angle)
+    az = centre_az + radius * np.cos(angle) / np.cos(np.deg2rad(alt))
+    exact = SkyCoord(alt=alt * u.deg, az=az * u.deg, frame=AltAz(obstime=times, location=location)).transform_to(ICRS())
+    ra, dec = horizontal_to_icrs(
+        alt * u.deg, az * u.deg, times, location, centre_alt * u.deg, centre_az * u.deg
+    )
+    separation = SkyCoord(ra=ra * u.deg, dec=dec * u.deg).separation(exact).arcsec
+    assert separation.max() < 0.5
+
+
 def test_node_name():
     assert node_name(20, 180, 80) == "ze20_az180_nsb080"
     assert node_name(40.2, 360.0, 150) == "ze40_az000_nsb150"
@@ -266,18 +291,18 @@ def test_real_data_mono_radec(raw_2017, data_config, trained_models, tmp_path):
 
     with TableLoader(dl2) as loader:
         events = loader.read_telescope_events([21])
+        location = loader.subarray.reference_location
     valid = np.asarray(events["mono_disp_tel_is_valid"])
     assert np.count_nonzero(valid) >= 5
     reco = SkyCoord(ra=events["mono_disp_tel_ra"].quantity[valid], dec=events["mono_disp_tel_dec"].quantity[valid], frame="icrs")
     # every direction in the field of view (camera radius ~4.5 deg) of the pointing
     assert np.all(reco.separation(source).deg < 6)
     # the same direction as alt/az at the event time (to 1 arcsec)
-    location = EarthLocation(lon=14.782924 * u.deg, lat=49.911800 * u.deg, height=510 * u.m)
     altaz = SkyCoord(
         alt=events["mono_disp_tel_alt"].quantity[valid], az=events["mono_disp_tel_az"].quantity[valid],
         frame=AltAz(obstime=events["time"][valid], location=location),
     ).icrs
-    assert np.all(altaz.separation(reco).arcsec < 5)
+    assert np.all(altaz.separation(reco).arcsec < 1)
     assert np.all(~np.isfinite(np.asarray(events["mono_disp_tel_ra"][~valid])))
 
 
@@ -350,3 +375,23 @@ def test_models_directory_errors(small_production, tmp_path, trained_models):
     assert result.returncode != 0
     assert "stereo_classifier.pkl is missing" in result.stderr
     assert not output.exists()
+
+
+def test_performance_of_the_small_production(small_dl2, tmp_path):
+    """The documented chain ends in the performance report (small production; the protons
+    are the training file: a test of the chain, not of the figures)."""
+    from astropy.table import Table
+
+    output = tmp_path / "performance"
+    result = run_cli(
+        "sst1m-performance", "--gamma", small_dl2["gamma_point"], "--proton", small_dl2["proton"],
+        "--output-dir", output,
+    )
+    assert result.returncode == 0, result.stderr
+    summary = Table.read(output / "summary.ecsv")
+    assert list(summary["tag"]) == ["tel_001", "tel_002", "mono_combined", "stereo"]
+    stereo = summary[summary["tag"] == "stereo"][0]
+    assert np.isfinite(stereo["energy_resolution"]) and np.isfinite(stereo["angular_resolution"])
+    assert stereo["auc"] > 0.8
+    for name in ("energy_resolution_stereo.ecsv", "gammaness_cuts_efficiency_tel_001.ecsv", "roc.png", "performance.h5"):
+        assert (output / name).is_file()
