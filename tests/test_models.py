@@ -139,11 +139,12 @@ def test_model_set_contents(trained_models):
             else:
                 assert not stereo_features & set(model["features"])
             assert model["stereo_combiner"] == "SST1MStereoCombiner"
-        # the classifier uses the energy and disp predictions: its gammas are not those of energy/disp
         counts = entry["event_counts"]["gamma"]
         assert counts["read"] == counts["failed_event_selection"] + counts["non_finite_features"] + counts["selected"]
+        # the classifier's energy/disp features come from models that did not see its gammas
         n_gamma = entry["classifier"]["n_gamma"]
-        assert entry["regressor"]["n_training_events"] + n_gamma <= counts["selected"]
+        assert entry["classifier_feature_models_training_events"] + n_gamma <= entry["regressor"]["n_training_events"]
+        assert entry["regressor"]["n_training_events"] <= counts["selected"]
         assert entry["classifier"]["n_proton"] == n_gamma  # ratio 1
         assert "log_reco_energy" in entry["classifier"]["features"]
     metrics = {(row["variant"], row["model"], row["metric"]): row["mean"] for row in record["cross_validation"]}

@@ -61,8 +61,9 @@ class TrainModelsTool(Tool):
     event selection, event counts) and a report (feature importances, cross-validation).
 
     When the classifier uses ``log_reco_energy`` or ``reco_disp_norm``, the gammas are
-    split: energy and disp are trained on one part and applied to the other part and to
-    the protons, on which the classifier is trained (no event is used twice).
+    split: temporary energy and disp models are trained on one part and applied to the
+    other part and to the protons, on which the classifier is trained; the final energy
+    and disp models are trained on all gammas.
     """
 
     name = "sst1m-train-models"
@@ -260,12 +261,21 @@ class TrainModelsTool(Tool):
         columns = _unique(["obs_id", "event_id", "tel_id"] + base_features + truth + geometry)
         gammas, gamma_counts = self._read(self.gamma_loader, regressor, columns)
         gammas = sample_rows(gammas, self.n_training_events, self.rng)
-        gammas_for_classifier = None
-        if classifier is not None and uses_reco:
-            gammas, gammas_for_classifier = split_rows(gammas, self.classifier_gamma_fraction, self.rng)
         gammas["true_disp"] = true_disp(gammas)
-
+        gammas_for_classifier = gammas
         entry = {"event_counts": {"gamma": gamma_counts.as_dict()}}
+        if classifier is not None and uses_reco:
+            # the classifier's energy/disp features come from temporary models that never
+            # saw its gammas; the final models below are trained on all gammas
+            energy_part, gammas_for_classifier = split_rows(gammas, self.classifier_gamma_fraction, self.rng)
+            feature_models = [
+                self._reconstructor(EnergyRegressor, variant, "regressor"),
+                self._reconstructor(DispReconstructor, variant, "disp"),
+            ]
+            for model in feature_models:
+                model.fit(self.tel_type, energy_part)
+            entry["classifier_feature_models_training_events"] = len(energy_part)
+
         for reconstructor in (regressor, disp):
             self._fit(reconstructor, gammas, variant)
             entry[_kind(reconstructor)] = self._model_entry(reconstructor, len(gammas))
@@ -273,8 +283,6 @@ class TrainModelsTool(Tool):
         if classifier is not None:
             protons, proton_counts = self._read(self.proton_loader, regressor, columns)
             entry["event_counts"]["proton"] = proton_counts.as_dict()
-            if gammas_for_classifier is None:
-                gammas_for_classifier = gammas
             n_gamma, n_proton = classifier_sample_sizes(
                 len(gammas_for_classifier), len(protons),
                 self.n_training_events, self.gamma_to_proton_training_ratio,
@@ -285,9 +293,10 @@ class TrainModelsTool(Tool):
             ])
             if uses_reco:
                 # the sample holds the generated features already: predict on them directly
-                energy, _ = regressor._predict(self.tel_type, sample)
+                feature_regressor, feature_disp = feature_models
+                energy, _ = feature_regressor._predict(self.tel_type, sample)
                 sample[f"{regressor.prefix}_tel_energy"] = energy
-                disp_parameter, _, _ = disp._predict(self.tel_type, sample)
+                disp_parameter, _, _ = feature_disp._predict(self.tel_type, sample)
                 sample[f"{disp.prefix}_tel_parameter"] = disp_parameter
                 sample = FeatureGenerator(parent=classifier, features=[(n, reco_features[n]) for n in uses_reco])(sample)
             self.log.info("Classifier: %d gammas, %d protons", n_gamma, n_proton)
