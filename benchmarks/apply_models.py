@@ -24,6 +24,7 @@ from astropy.table import vstack
 from ctapipe.io import read_table, write_table
 
 EVENT_GROUPS = ("/dl1/event", "/dl2/event", "/simulation/event")
+DL1_FILTERS = tables.Filters(complevel=1, complib="blosc:zstd", fletcher32=True)
 
 
 def command(name, *args, cwd):
@@ -53,7 +54,8 @@ def repeat_events(source, output, n_events):
             part = table.copy()
             part["event_id"] = part["event_id"] + copy * offset
             parts.append(part)
-        write_table(vstack(parts), output, path, overwrite=True)
+        # as DataWriter writes with sst1m.yaml / sst1m_mc.yaml (compression level 1)
+        write_table(vstack(parts), output, path, overwrite=True, filters=DL1_FILTERS)
     return len(read_table(output, "/dl1/event/subarray/trigger"))
 
 

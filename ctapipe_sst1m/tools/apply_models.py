@@ -9,8 +9,14 @@ from ctapipe.containers import CoordinateFrameType
 from ctapipe.core import ToolConfigurationError
 from ctapipe.core.traits import CaselessStrEnum, List, Unicode, flag
 from ctapipe.core.traits import Path as PathTrait
-from ctapipe.io import TableLoader, read_table
-from ctapipe.io.hdf5dataformat import DL0_TEL_POINTING_GROUP
+from astropy.table import vstack
+from ctapipe.io import TableLoader, read_table, write_table
+from ctapipe.io.hdf5dataformat import (
+    DL0_TEL_POINTING_GROUP,
+    DL1_SUBARRAY_TRIGGER_TABLE,
+    DL2_SUBARRAY_GROUP,
+    DL2_TEL_GROUP,
+)
 from ctapipe.reco import Reconstructor
 from ctapipe.tools.apply_models import ApplyModels
 
@@ -26,6 +32,8 @@ from ..version import __version__
 __all__ = ["ApplyModelsTool"]
 
 PART_SUFFIX = ".part"
+#: DL2 tables are compressed like the DL1 tables of sst1m.yaml (level 1)
+DL2_FILTERS = tables.Filters(complevel=1, complib="blosc:zstd", fletcher32=True)
 SIMULATION_TABLE = "/simulation/event/subarray/shower"
 OBSERVATION_BLOCK_TABLE = "/configuration/observation/observation_block"
 SUMMARY_TABLE = "/dl1/service/sst1m_processing"
@@ -194,6 +202,54 @@ class ApplyModelsTool(ApplyModels):
                     f"{self.input_url} lacks the features {missing} of {Path(path).name}"
                 )
 
+    # ------------------------------------------------------------------ #
+    # prediction: ctapipe's steps, with array indexing instead of table joins
+    # ------------------------------------------------------------------ #
+    def _apply(self, reconstructor, tel_tables, start, stop):
+        """Telescope-wise predictions of one reconstructor, then the stereo combination."""
+        prefix = reconstructor.prefix
+        for tel_id, table in tel_tables.items():
+            if len(table) == 0:
+                continue
+            predictions = reconstructor.predict_table(self.loader.subarray.tel[tel_id], table)
+            for prop, prediction in predictions.items():
+                for column in prediction.colnames:
+                    table[column] = prediction[column]
+                write_table(
+                    table[["obs_id", "event_id", "tel_id", *prediction.colnames]],
+                    self.output_path,
+                    f"{DL2_TEL_GROUP}/{prop}/{prefix}/tel_{tel_id:03d}",
+                    append=True,
+                    filters=DL2_FILTERS,
+                )
+        self._combine(reconstructor, tel_tables, start=start, stop=stop)
+
+    def _combine(self, reconstructor, tel_tables, start, stop):
+        """Array-event predictions, in the order of the trigger table, added to the telescope tables."""
+        trigger = read_table(self.h5file, DL1_SUBARRAY_TRIGGER_TABLE, start=start, stop=stop)
+        stacked = vstack([table for table in tel_tables.values() if len(table) > 0])
+        order = np.argsort(_row_index(trigger, stacked), kind="stable")
+        combiner = reconstructor.stereo_combiner
+        stereo = combiner.predict_table(stacked[order])
+        for column in [c for c in stereo.colnames if c.endswith("telescopes")]:
+            description = stereo[column].description
+            stereo[column] = _telescope_masks(self.loader.subarray, stereo[column])
+            stereo[column].description = description
+        write_table(
+            stereo,
+            self.output_path,
+            f"{DL2_SUBARRAY_GROUP}/{combiner.property}/{combiner.prefix}",
+            append=True,
+            filters=DL2_FILTERS,
+        )
+        new_columns = [c for c in stereo.colnames if c not in ("obs_id", "event_id")]
+        for table in tel_tables.values():
+            if len(table) == 0:
+                continue
+            rows = _row_index(stereo, table)
+            for column in new_columns:
+                table[column] = stereo[column][rows]
+
     def finish(self):
         super().finish()
         self.h5file.close()
@@ -209,6 +265,33 @@ class ApplyModelsTool(ApplyModels):
                 write_models_record(h5file, self.models_record)
         self.output_path.replace(self.final_output)
         self.log.info("DL2 written to %s", self.final_output)
+
+
+def _telescope_masks(subarray, tel_id_lists):
+    """Boolean masks (n_events, n_tels) of lists of telescope ids."""
+    masks = np.zeros((len(tel_id_lists), subarray.n_tels), dtype=bool)
+    for row, tel_ids in enumerate(tel_id_lists):
+        if len(tel_ids):
+            masks[row, subarray.tel_index_array[np.asarray(tel_ids, dtype=int)]] = True
+    return masks
+
+
+def _row_index(reference, table):
+    """Row of ``reference`` with the (obs_id, event_id) of each row of ``table``."""
+    def keys(t):
+        return np.rec.fromarrays(
+            [np.asarray(t["obs_id"], dtype=np.int64), np.asarray(t["event_id"], dtype=np.int64)],
+            names="obs_id,event_id",
+        )
+
+    reference_keys = keys(reference)
+    order = np.argsort(reference_keys, kind="stable")
+    table_keys = keys(table)
+    position = np.clip(np.searchsorted(reference_keys[order], table_keys), 0, len(order) - 1)
+    rows = order[position]
+    if not np.all(reference_keys[rows] == table_keys):
+        raise ValueError("telescope events without their array event")
+    return rows
 
 
 def _prediction_columns(reconstructor):
