@@ -182,6 +182,15 @@ def test_training_errors(small_production, tmp_path, trained_models):
     # a real-data-like input without simulation truth
     result = run_cli("sst1m-train-models", "--gamma", tmp_path / "missing.h5", "--output-dir", tmp_path)
     assert result.returncode != 0
+    # a feature missing from the input: an error naming it, no model set left behind
+    output = tmp_path / "models"
+    result = run_cli(
+        "sst1m-train-models", "--gamma", small_production["gamma_diffuse"], "--output-dir", output,
+        "--variant", "mono", '--TrainModelsTool.EnergyRegressor.features=["no_such_column"]',
+    )
+    assert result.returncode != 0
+    assert "no_such_column" in result.stderr
+    assert not list(output.iterdir())
     # an existing model set is not replaced silently
     result = run_cli(
         "sst1m-train-models", "--gamma", small_production["gamma_diffuse"], "--output-dir", trained_models,

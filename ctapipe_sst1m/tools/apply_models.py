@@ -202,6 +202,15 @@ class ApplyModelsTool(ApplyModels):
                     f"{self.input_url} lacks the features {missing} of {Path(path).name}"
                 )
 
+    def start(self):
+        try:
+            super().start()
+        except BaseException:
+            # no half-written DL2 file
+            self.h5file.close()
+            self.output_path.unlink(missing_ok=True)
+            raise
+
     # ------------------------------------------------------------------ #
     # prediction: ctapipe's steps, with array indexing instead of table joins
     # ------------------------------------------------------------------ #

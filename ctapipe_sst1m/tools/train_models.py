@@ -153,6 +153,12 @@ class TrainModelsTool(Tool):
         else:
             self.log.warning("No --proton input: no gamma/hadron classifier is trained")
         self.subarray = self.gamma_loader.subarray
+        if len(self.subarray.telescope_types) != 1:
+            raise ToolConfigurationError(
+                f"{self.gamma_input}: {len(self.subarray.telescope_types)} telescope types;"
+                " SST-1M simulations have one (identical telescopes)"
+            )
+        self.tel_type = self.subarray.telescope_types[0]
         self.pointing = _simulated_pointing(self.gamma_input)
         node = self.node or node_name(90 - self.pointing[0], self.pointing[1], self.nsb_rate_mhz)
         self.set_dir = self.output_dir / node
@@ -212,7 +218,7 @@ class TrainModelsTool(Tool):
     def _read(self, loader, reconstructor, columns):
         table, counts = read_training_table(
             loader,
-            self.subarray.telescope_types[0] if len(self.subarray.telescope_types) == 1 else None,
+            self.tel_type,
             reconstructor.quality_query,
             reconstructor.feature_generator,
             columns,
@@ -224,14 +230,13 @@ class TrainModelsTool(Tool):
         return table, counts
 
     def start(self):
-        if len(self.subarray.telescope_types) != 1:
-            raise ToolConfigurationError(
-                f"{self.gamma_input}: {len(self.subarray.telescope_types)} telescope types;"
-                " SST-1M simulations have one (identical telescopes)"
-            )
-        self.tel_type = self.subarray.telescope_types[0]
-        for variant in self.variants:
-            self._train_variant(variant)
+        try:
+            for variant in self.variants:
+                self._train_variant(variant)
+        except BaseException:
+            # no half-written model set
+            shutil.rmtree(self.part_dir, ignore_errors=True)
+            raise
 
     def _train_variant(self, variant):
         self.log.info("Training the %s models", variant)
