@@ -38,6 +38,7 @@ from pyirf.spectral import (
 from pyirf.utils import calculate_theta
 from sklearn.metrics import roc_auc_score, roc_curve
 
+from .io.event_index import event_keys
 from .io.model_sets import MODEL_KINDS, MODELS_ID_ATTR, reconstructor_prefix
 
 __all__ = [
@@ -296,18 +297,12 @@ def _normalised_events(table, variant, telescope_level, selected):
     return events
 
 
-def _event_keys(table):
-    return np.rec.fromarrays(
-        [np.asarray(table["obs_id"]), np.asarray(table["event_id"])], names="obs_id,event_id"
-    )
-
-
 def _passing_quality(subarray, subarray_events, variant, failing):
     """Subarray events whose contributing telescopes all pass the quality query."""
     contributed = np.zeros((len(subarray_events), subarray.n_tels), dtype=bool)
     for prefix in _prefixes(variant).values():
         contributed |= _column(subarray_events, f"{prefix}_telescopes", False).astype(bool)
-    keys = _event_keys(subarray_events)
+    keys = event_keys(subarray_events)
     passes = np.ones(len(subarray_events), dtype=bool)
     for tel_id, tel_failing in failing.items():
         index = subarray.tel_ids_to_indices(tel_id)[0]
@@ -362,7 +357,7 @@ def read_tag_events(path, variants, quality_query=None):
         for tel_id, table in telescope_events.items()
     }
     failing = {
-        tel_id: _event_keys(table[~tel_passes[tel_id]]) for tel_id, table in telescope_events.items()
+        tel_id: event_keys(table[~tel_passes[tel_id]]) for tel_id, table in telescope_events.items()
     }
     events = {}
     for variant in variants:

@@ -6,17 +6,17 @@ import tables
 from astropy.coordinates import ICRS, AltAz, CartesianRepresentation, SkyCoord
 from astropy.time import Time
 from ctapipe.io import read_table, write_table
-from ctapipe.io.hdf5dataformat import DL0_TEL_POINTING_GROUP
+from ctapipe.io.hdf5dataformat import (
+    DL0_TEL_POINTING_GROUP,
+    DL1_SUBARRAY_TRIGGER_TABLE,
+    DL1_TEL_TRIGGER_TABLE,
+)
 
-__all__ = ["add_radec_columns", "geometry_tables", "horizontal_to_icrs"]
+from ..components.stereo_combiner import altaz_to_unit
+from .event_index import row_index
 
-TRIGGER_TABLE = "/dl1/event/subarray/trigger"
-TELESCOPE_TRIGGER_TABLE = "/dl1/event/telescope/trigger"
+__all__ = ["add_radec_columns", "geometry_tables", "horizontal_to_icrs", "read_pointing_tracks"]
 
-
-def _unit(alt_rad, az_rad):
-    cos_alt = np.cos(alt_rad)
-    return np.stack([cos_alt * np.cos(az_rad), cos_alt * np.sin(az_rad), np.sin(alt_rad)], axis=-1)
 
 
 def _exact_icrs(vectors, times, location):
@@ -64,9 +64,9 @@ def horizontal_to_icrs(alt, az, times, location, center_alt, center_az, node_spa
     c_alt = np.interp(nodes, t[order], center_alt.to_value(u.rad)[order])
     c_az = np.interp(nodes, t[order], np.unwrap(center_az.to_value(u.rad)[order]))
     offset = np.deg2rad(offset_deg)
-    centre = _unit(c_alt, c_az)
-    along_alt = _unit(c_alt + offset, c_az)
-    along_az = _unit(c_alt, c_az + offset / np.cos(c_alt))
+    centre = altaz_to_unit(c_alt, c_az)
+    along_alt = altaz_to_unit(c_alt + offset, c_az)
+    along_az = altaz_to_unit(c_alt, c_az + offset / np.cos(c_alt))
 
     # rotation part: images of the AltAz axes
     rotation = np.empty((n_nodes, 3, 3))
@@ -91,7 +91,7 @@ def horizontal_to_icrs(alt, az, times, location, center_alt, center_az, node_spa
         weight = frac.reshape((-1,) + (1,) * (values.ndim - 1))
         return values[index] * (1 - weight) + values[index + 1] * weight
 
-    vectors = _unit(alt.to_value(u.rad), az.to_value(u.rad))
+    vectors = altaz_to_unit(alt.to_value(u.rad), az.to_value(u.rad))
     delta = vectors - interpolate(centre)
     icrs = (
         np.einsum("nij,nj->ni", interpolate(rotation), vectors)
@@ -121,17 +121,13 @@ def geometry_tables(path, prefix):
 def _event_times(path, table_path, table):
     """Trigger times (astropy Time, TAI) of the rows of a geometry table."""
     if table_path.startswith("/dl2/event/subarray"):
-        trigger = read_table(path, TRIGGER_TABLE)[["obs_id", "event_id", "time"]]
-        keys = ["obs_id", "event_id"]
-    else:
-        trigger = read_table(path, TELESCOPE_TRIGGER_TABLE)[["obs_id", "event_id", "tel_id", "time"]]
-        keys = ["obs_id", "event_id", "tel_id"]
-    index = {row: i for i, row in enumerate(zip(*(np.asarray(trigger[k]).tolist() for k in keys)))}
-    rows = [index[row] for row in zip(*(np.asarray(table[k]).tolist() for k in keys))]
-    return trigger["time"][rows]
+        trigger = read_table(path, DL1_SUBARRAY_TRIGGER_TABLE)
+        return trigger["time"][row_index(trigger, table)]
+    trigger = read_table(path, DL1_TEL_TRIGGER_TABLE)
+    return trigger["time"][row_index(trigger, table, ("obs_id", "event_id", "tel_id"))]
 
 
-def _pointing_tracks(path):
+def read_pointing_tracks(path):
     """Telescope pointing time series {tel_id: (unix TAI s, alt rad, az rad)} of a file."""
     tracks = {}
     with tables.open_file(path) as h5file:
@@ -167,7 +163,7 @@ def add_radec_columns(path, prefix, location):
     int
         number of rows converted
     """
-    tracks = _pointing_tracks(path)
+    tracks = read_pointing_tracks(path)
     n_rows = 0
     for table_path in geometry_tables(path, prefix):
         table = read_table(path, table_path)

@@ -5,38 +5,39 @@ from pathlib import Path
 import astropy.units as u
 import numpy as np
 import tables
+from astropy.table import vstack
 from ctapipe.containers import CoordinateFrameType
 from ctapipe.core import ToolConfigurationError
 from ctapipe.core.traits import CaselessStrEnum, List, Unicode, flag
 from ctapipe.core.traits import Path as PathTrait
-from astropy.table import vstack
 from ctapipe.io import TableLoader, read_table, write_table
 from ctapipe.io.hdf5dataformat import (
     DL0_TEL_POINTING_GROUP,
     DL1_SUBARRAY_TRIGGER_TABLE,
     DL2_SUBARRAY_GROUP,
     DL2_TEL_GROUP,
+    OBSERVATION_BLOCK_TABLE,
+    SIMULATION_SHOWER_TABLE,
 )
-from ctapipe.reco import Reconstructor
+from ctapipe.reco import DispReconstructor, Reconstructor
 from ctapipe.tools.apply_models import ApplyModels
 
+from ..io.dl1_monitoring import SUMMARY_TABLE
+from ..io.event_index import row_index
 from ..io.model_sets import (
     MODELS_ID_ATTR,
     ModelSetError,
     choose_model_set,
     write_models_record,
 )
-from ..io.sky_coordinates import add_radec_columns
+from ..io.sky_coordinates import add_radec_columns, read_pointing_tracks
 from ..version import __version__
+from .process import PART_SUFFIX
 
 __all__ = ["ApplyModelsTool"]
 
-PART_SUFFIX = ".part"
 #: DL2 tables are compressed like the DL1 tables of sst1m.yaml (level 1)
 DL2_FILTERS = tables.Filters(complevel=1, complib="blosc:zstd", fletcher32=True)
-SIMULATION_TABLE = "/simulation/event/subarray/shower"
-OBSERVATION_BLOCK_TABLE = "/configuration/observation/observation_block"
-SUMMARY_TABLE = "/dl1/service/sst1m_processing"
 STEREO_GEOMETRY_TABLE = "/dl2/event/subarray/geometry/HillasReconstructor"
 
 
@@ -119,7 +120,7 @@ class ApplyModelsTool(ApplyModels):
     # ------------------------------------------------------------------ #
     def _inspect_input(self):
         with tables.open_file(self.input_url) as h5file:
-            self.is_simulation = SIMULATION_TABLE in h5file
+            self.is_simulation = SIMULATION_SHOWER_TABLE in h5file
             has_stereo_geometry = STEREO_GEOMETRY_TABLE in h5file
             has_pointing_table = DL0_TEL_POINTING_GROUP in h5file
             if not any(p in h5file for p in ("/dl1/event/telescope/parameters", "/dl2/event/telescope")):
@@ -237,7 +238,7 @@ class ApplyModelsTool(ApplyModels):
         """Array-event predictions, in the order of the trigger table, added to the telescope tables."""
         trigger = read_table(self.h5file, DL1_SUBARRAY_TRIGGER_TABLE, start=start, stop=stop)
         stacked = vstack([table for table in tel_tables.values() if len(table) > 0])
-        order = np.argsort(_row_index(trigger, stacked), kind="stable")
+        order = np.argsort(row_index(trigger, stacked), kind="stable")
         combiner = reconstructor.stereo_combiner
         stereo = combiner.predict_table(stacked[order])
         for column in [c for c in stereo.colnames if c.endswith("telescopes")]:
@@ -255,7 +256,7 @@ class ApplyModelsTool(ApplyModels):
         for table in tel_tables.values():
             if len(table) == 0:
                 continue
-            rows = _row_index(stereo, table)
+            rows = row_index(stereo, table)
             for column in new_columns:
                 table[column] = stereo[column][rows]
 
@@ -264,9 +265,8 @@ class ApplyModelsTool(ApplyModels):
         self.h5file.close()
         if not self.is_simulation:
             location = self.loader.subarray.reference_location
-            for path in self.reconstructor_paths:
-                reconstructor = Reconstructor.read(path)
-                if type(reconstructor).__name__ == "DispReconstructor":
+            for reconstructor in self._reconstructors:
+                if isinstance(reconstructor, DispReconstructor):
                     n = add_radec_columns(self.output_path, reconstructor.prefix, location)
                     self.log.info("RA/Dec of %d %s directions", n, reconstructor.prefix)
         if self.models_dir is not None:
@@ -285,24 +285,6 @@ def _telescope_masks(subarray, tel_id_lists):
     return masks
 
 
-def _row_index(reference, table):
-    """Row of ``reference`` with the (obs_id, event_id) of each row of ``table``."""
-    def keys(t):
-        return np.rec.fromarrays(
-            [np.asarray(t["obs_id"], dtype=np.int64), np.asarray(t["event_id"], dtype=np.int64)],
-            names="obs_id,event_id",
-        )
-
-    reference_keys = keys(reference)
-    order = np.argsort(reference_keys, kind="stable")
-    table_keys = keys(table)
-    position = np.clip(np.searchsorted(reference_keys[order], table_keys), 0, len(order) - 1)
-    rows = order[position]
-    if not np.all(reference_keys[rows] == table_keys):
-        raise ValueError("telescope events without their array event")
-    return rows
-
-
 def _prediction_columns(reconstructor):
     prefix = reconstructor.prefix
     return {f"{prefix}_tel_energy", f"{prefix}_tel_parameter", f"{prefix}_tel_prediction"}
@@ -310,16 +292,11 @@ def _prediction_columns(reconstructor):
 
 def _mean_pointing(path):
     """Mean alt/az (deg) of the telescope pointing time series of a real-data file."""
-    alts, azs = [], []
-    with tables.open_file(path) as h5file:
-        names = [node._v_pathname for node in h5file.iter_nodes(DL0_TEL_POINTING_GROUP, "Table")]
-    for name in names:
-        table = read_table(path, name)
-        alts.append(table["altitude"].quantity.to_value(u.deg))
-        azs.append(table["azimuth"].quantity.to_value(u.rad))
-    az = np.concatenate(azs)
+    tracks = read_pointing_tracks(path).values()
+    alt = np.concatenate([alt for _, alt, _ in tracks])
+    az = np.concatenate([az for _, _, az in tracks])
     mean_az = np.rad2deg(np.arctan2(np.mean(np.sin(az)), np.mean(np.cos(az)))) % 360
-    return float(np.mean(np.concatenate(alts))), float(mean_az)
+    return float(np.rad2deg(np.mean(alt))), float(mean_az)
 
 
 def _mean_nsb_rate(path):

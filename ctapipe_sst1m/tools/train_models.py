@@ -15,6 +15,7 @@ from ctapipe.core import FeatureGenerator, Tool, ToolConfigurationError
 from ctapipe.core.traits import Bool, CaselessStrEnum, Float, Int, List, Unicode, flag
 from ctapipe.core.traits import Path as PathTrait
 from ctapipe.io import TableLoader, read_table
+from ctapipe.io.hdf5dataformat import OBSERVATION_BLOCK_TABLE, SIMULATION_SHOWER_TABLE
 from ctapipe.reco import (
     CrossValidator,
     DispReconstructor,
@@ -34,6 +35,7 @@ from ..components.training import (
 from ..io.model_sets import TRAINING_RECORD, node_name, reconstructor_prefix
 from ..plotting import plot_feature_importances
 from ..version import __version__
+from .process import PART_SUFFIX
 
 __all__ = ["TrainModelsTool", "DEFAULT_CONFIG", "RECO_FEATURES"]
 
@@ -44,7 +46,6 @@ RECO_FEATURES = {
     "log_reco_energy": "log10({regressor}_tel_energy.quantity.to_value(u.TeV))",
     "reco_disp_norm": "abs({disp}_tel_parameter.quantity.to_value(u.deg))",
 }
-PART_SUFFIX = ".part"
 
 
 class TrainModelsTool(Tool):
@@ -384,21 +385,16 @@ def _file_record(path):
 
 def _simulated_pointing(path):
     """(alt, az) in degrees of the fixed pointing of a simulated file."""
-    try:
-        block = read_table(path, "/configuration/observation/observation_block")
-    except Exception as err:
-        raise ToolConfigurationError(f"{path}: no observation block ({err})") from err
-    if "/simulation/event/subarray/shower" not in _nodes(path):
-        raise ToolConfigurationError(f"{path} is not a simulation: no /simulation/event/subarray/shower")
+    with tables.open_file(path) as h5file:
+        if SIMULATION_SHOWER_TABLE not in h5file:
+            raise ToolConfigurationError(f"{path} is not a simulation: no {SIMULATION_SHOWER_TABLE}")
+        if OBSERVATION_BLOCK_TABLE not in h5file:
+            raise ToolConfigurationError(f"{path}: no observation block ({OBSERVATION_BLOCK_TABLE})")
+    block = read_table(path, OBSERVATION_BLOCK_TABLE)
     return (
         float(block["subarray_pointing_lat"].quantity[0].to_value(u.deg)),
         float(block["subarray_pointing_lon"].quantity[0].to_value(u.deg)),
     )
-
-
-def _nodes(path):
-    with tables.open_file(path) as f:
-        return {node._v_pathname for node in f.walk_nodes("/", "Table")}
 
 
 def _importances(reconstructor, key):
