@@ -8,6 +8,7 @@ in any ctapipe tool. ctapipe imports it through the ``ctapipe_io`` entry point.
 
 from .components.cleaning import ImageCleanerSST
 from .components.coincidence import CoincidenceMatcher
+from .components.energy_regressor import SST1MEnergyRegressor
 from .components.nsb import NsbCalibrator
 from .components.r0_r1 import SST1MR0Corrections
 from .components.simulation_corrections import SST1MSimulationCorrections
@@ -25,5 +26,6 @@ __all__ = [
     "ImageCleanerSST",
     "CoincidenceMatcher",
     "SST1MStereoCombiner",
+    "SST1MEnergyRegressor",
     "__version__",
 ]

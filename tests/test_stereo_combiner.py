@@ -488,6 +488,71 @@ def test_energy_and_classification_event_wise():
     assert single.dl2.stereo.energy["energy"].energy_uncert == 0 * u.TeV
 
 
+def inverse_variance_inputs():
+    """Three array events of two telescopes; the last one lacks telescope 2's uncertainty."""
+    return Table(
+        {
+            "obs_id": [1, 1, 1, 1, 1, 1],
+            "event_id": [1, 1, 2, 2, 3, 3],
+            "tel_id": [1, 2, 1, 2, 1, 2],
+            "hillas_intensity": [100.0, 300.0, 100.0, 300.0, 100.0, 300.0],
+            "iv_tel_energy": [1.0, 2.0, 4.0, 2.0, 1.0, 2.0] * u.TeV,
+            "iv_tel_energy_uncert": [0.1, 0.4, 0.8, 0.2, 0.1, np.nan] * u.TeV,
+            "iv_tel_is_valid": [True] * 6,
+        }
+    )
+
+
+def test_energy_inverse_variance_table():
+    table = inverse_variance_inputs()
+    combiner = SST1MStereoCombiner(
+        prefix="iv", property=ENERGY, log_target=True, energy_weights="inverse_variance"
+    )
+    stereo = combiner.predict_table(table)
+    energy = values(stereo["iv_energy"], u.TeV)
+    # relative uncertainties 0.1 and 0.2: weights 100 and 25 on log(E)
+    expected_1 = np.exp((100 * np.log(1.0) + 25 * np.log(2.0)) / 125)
+    # 0.2 and 0.1: the second telescope dominates
+    expected_2 = np.exp((25 * np.log(4.0) + 100 * np.log(2.0)) / 125)
+    # missing uncertainty: the event falls back to the intensity weights
+    expected_3 = np.exp((100 * np.log(1.0) + 300 * np.log(2.0)) / 400)
+    np.testing.assert_allclose(energy, [expected_1, expected_2, expected_3])
+
+    # the default combines with the configured weights, whatever the uncertainties
+    default = SST1MStereoCombiner(prefix="iv", property=ENERGY, log_target=True)
+    np.testing.assert_allclose(values(default.predict_table(table)["iv_energy"], u.TeV)[:2], [
+        np.exp((100 * np.log(1.0) + 300 * np.log(2.0)) / 400),
+        np.exp((100 * np.log(4.0) + 300 * np.log(2.0)) / 400),
+    ])
+
+    # gammaness and direction ignore energy_weights
+    table["iv_tel_prediction"] = [0.9, 0.5, 0.9, 0.5, 0.9, 0.5]
+    cls = SST1MStereoCombiner(prefix="iv", property=CLS, energy_weights="inverse_variance")
+    np.testing.assert_allclose(cls.predict_table(table)["iv_prediction"], (0.9 * 100 + 0.5 * 300) / 400)
+
+
+def test_energy_inverse_variance_event_wise_matches_table():
+    table = inverse_variance_inputs()
+    combiner = SST1MStereoCombiner(
+        prefix="iv", property=ENERGY, log_target=True, energy_weights="inverse_variance"
+    )
+    expected = values(combiner.predict_table(table)["iv_energy"], u.TeV)
+    for event_id, energy in zip([1, 2, 3], expected):
+        event = ArrayEventContainer()
+        for row in table[table["event_id"] == event_id]:
+            tel_id = int(row["tel_id"])
+            event.dl1.tel[tel_id].parameters = ImageParametersContainer(
+                hillas=HillasParametersContainer(intensity=row["hillas_intensity"])
+            )
+            event.dl2.tel[tel_id].energy["iv"] = ReconstructedEnergyContainer(
+                energy=row["iv_tel_energy"] * u.TeV,
+                energy_uncert=row["iv_tel_energy_uncert"] * u.TeV,
+                is_valid=True,
+            )
+        combiner(event)
+        np.testing.assert_allclose(event.dl2.stereo.energy["iv"].energy.to_value(u.TeV), energy)
+
+
 def test_choose_head_tail_many_telescopes():
     rng = np.random.default_rng(1)
     true = altaz_to_unit(np.deg2rad(70.0), np.deg2rad(10.0))

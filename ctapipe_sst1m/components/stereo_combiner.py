@@ -8,7 +8,8 @@ Stereo combination of SST-1M telescope-wise ML predictions, head-tail disambigua
 * energy and gammaness: weighted mean over the valid telescopes (``weights``:
   ``intensity`` by default, ``none`` or ``konrad`` as in ctapipe) with the
   weighted (population) standard deviation as uncertainty, identical in the
-  event-wise and the table-wise path;
+  event-wise and the table-wise path; the energy may instead be weighted with
+  the inverse variance of each telescope's estimate (``energy_weights``);
 * direction: every telescope has two candidate source positions on its image
   axis, ``cog + disp`` (the one the DispReconstructor chose with its sign
   classifier) and ``cog - disp`` (the head-tail mirror). For ``n`` telescopes
@@ -300,6 +301,18 @@ class SST1MStereoCombiner(StereoMeanCombiner):
         ),
     ).tag(config=True)
 
+    energy_weights = CaselessStrEnum(
+        ["weights", "inverse_variance"],
+        default_value="weights",
+        help=(
+            "Weights of the energy combination: ``weights`` (as for the other"
+            " properties) or ``inverse_variance``, 1 / (energy_uncert / energy)**2 of"
+            " each telescope's prediction (filled by SST1MEnergyRegressor from the"
+            " spread of its forest). An array event with a telescope without a finite"
+            " uncertainty is combined with ``weights``."
+        ),
+    ).tag(config=True)
+
     max_brute_force_telescopes = Int(
         10,
         help=(
@@ -311,7 +324,37 @@ class SST1MStereoCombiner(StereoMeanCombiner):
     # ------------------------------------------------------------------ #
     # weights
     # ------------------------------------------------------------------ #
+    def _uses_inverse_variance(self):
+        return (
+            self.property is ReconstructionProperty.ENERGY
+            and self.energy_weights == "inverse_variance"
+        )
+
     def _calculate_weights(self, data):
+        if isinstance(data, Table) and self._uses_inverse_variance():
+            return self._inverse_variance_weights(data)
+        return self._configured_weights(data)
+
+    def _inverse_variance_weights(self, table):
+        """1 / relative variance per row; events lacking one keep ``weights``."""
+        fallback = self._configured_weights(table)
+        energy = _column(table, f"{self.prefix}_tel_energy", u.TeV)
+        uncert = _column(table, f"{self.prefix}_tel_energy_uncert", u.TeV)
+        if energy is None or uncert is None or len(table) == 0:
+            return fallback
+        with np.errstate(divide="ignore", invalid="ignore"):
+            weights = (energy / uncert) ** 2
+        usable = np.isfinite(weights) & (weights > 0)
+        _, event_of_row = np.unique(
+            np.stack([np.asarray(table["obs_id"]), np.asarray(table["event_id"])], 1),
+            axis=0,
+            return_inverse=True,
+        )
+        event_of_row = event_of_row.ravel()
+        complete = np.bincount(event_of_row, weights=~usable) == 0
+        return np.where(complete[event_of_row], weights, fallback)
+
+    def _configured_weights(self, data):
         if isinstance(data, Table):
             cols = data.colnames
             if self.weights == "none":
@@ -366,14 +409,20 @@ class SST1MStereoCombiner(StereoMeanCombiner):
     # event-wise path
     # ------------------------------------------------------------------ #
     def _combine_energy(self, event):
-        ids, values, weights = [], [], []
+        ids, values, weights, relative_uncert = [], [], [], []
         for tel_id, dl2 in event.dl2.tel.items():
             mono = dl2.energy.get(self.prefix)
             if mono is not None and mono.is_valid:
                 values.append(mono.energy.to_value(u.TeV))
                 weights.append(self._event_weight(event, tel_id))
+                relative = (mono.energy_uncert / mono.energy).to_value(u.one)
+                relative_uncert.append(float(relative))
                 ids.append(tel_id)
 
+        relative_uncert = np.asarray(relative_uncert)
+        usable = np.isfinite(relative_uncert) & (relative_uncert > 0)
+        if self._uses_inverse_variance() and np.all(usable):
+            weights = 1 / relative_uncert**2
         if values:
             if self.log_target:
                 values = np.log(values)

@@ -19,12 +19,12 @@ from ctapipe.io.hdf5dataformat import OBSERVATION_BLOCK_TABLE, SIMULATION_SHOWER
 from ctapipe.reco import (
     CrossValidator,
     DispReconstructor,
-    EnergyRegressor,
     ParticleClassifier,
 )
 from ctapipe.reco.sklearn import MLQualityQuery
 from sklearn.metrics import roc_auc_score
 
+from ..components.energy_regressor import SST1MEnergyRegressor
 from ..components.training import (
     classifier_sample_sizes,
     read_training_table,
@@ -55,7 +55,8 @@ class TrainModelsTool(Tool):
     For each variant (``mono``: image features only; ``stereo``: plus the stereo
     features ``HillasReconstructor_tel_impact_distance`` and ``HillasReconstructor_h_max``)
     three ctapipe reconstructors are trained on simulated DL1 telescope events, one model
-    per telescope type (both SST-1M telescopes share one type):
+    per telescope type (both SST-1M telescopes share one type; the energy one is
+    ``SST1MEnergyRegressor``, configured in the ``EnergyRegressor`` section):
     energy (``<variant>_regressor``), direction (``<variant>_disp``, disp norm and sign)
     and gamma/hadron separation (``<variant>_classifier``). The model set directory holds
     the pickled reconstructors, ``training.yaml`` (inputs, configuration, features,
@@ -136,7 +137,7 @@ class TrainModelsTool(Tool):
         **flag("plot", "TrainModelsTool.plot", "Write feature-importance PNGs.", "No PNGs."),
         "overwrite": ({"TrainModelsTool": {"overwrite": True}}, "Replace an existing model set."),
     }
-    classes = [EnergyRegressor, DispReconstructor, ParticleClassifier, CrossValidator, FeatureGenerator, MLQualityQuery]
+    classes = [SST1MEnergyRegressor, DispReconstructor, ParticleClassifier, CrossValidator, FeatureGenerator, MLQualityQuery]
 
     def setup(self):
         for name in ("gamma_input", "output_dir"):
@@ -241,7 +242,7 @@ class TrainModelsTool(Tool):
 
     def _train_variant(self, variant):
         self.log.info("Training the %s models", variant)
-        regressor = self._reconstructor(EnergyRegressor, variant, "regressor")
+        regressor = self._reconstructor(SST1MEnergyRegressor, variant, "regressor")
         disp = self._reconstructor(DispReconstructor, variant, "disp")
         reco_features = {
             name: expr.format(regressor=regressor.prefix, disp=disp.prefix)
@@ -275,7 +276,7 @@ class TrainModelsTool(Tool):
             # saw its gammas; the final models below are trained on all gammas
             energy_part, gammas_for_classifier = split_rows(gammas, self.classifier_gamma_fraction, self.rng)
             feature_models = [
-                self._reconstructor(EnergyRegressor, variant, "regressor"),
+                self._reconstructor(SST1MEnergyRegressor, variant, "regressor"),
                 self._reconstructor(DispReconstructor, variant, "disp"),
             ]
             for model in feature_models:
