@@ -255,6 +255,33 @@ def test_stock_apply_models_with_plugin_combiner(small_production, trained_model
     assert np.count_nonzero(table["stereo_disp_is_valid"]) > 20
 
 
+def test_energy_uncertainty_event_wise_as_table_wise(small_production, small_dl2, trained_models, tmp_path):
+    """ctapipe-process with SST1MEnergyRegressor gives the energies of sst1m-apply-models."""
+    output = tmp_path / "event_wise.h5"
+    model = trained_models / NODE / "stereo_regressor.pkl"
+    result = run_cli(
+        "ctapipe-process", "--input", small_production["gamma_point"], "--output", output,
+        "--write-showers", "--ShowerProcessor.reconstructor_types=['HillasReconstructor','SST1MEnergyRegressor']",
+        f"--SST1MEnergyRegressor.load_path={model}",
+    )
+    assert result.returncode == 0, result.stderr
+    prefix = "stereo_regressor"
+    for path in (output, small_dl2["gamma_point"]):
+        tel = read_table(path, f"/dl2/event/telescope/energy/{prefix}/tel_001")
+        valid = np.asarray(tel[f"{prefix}_tel_is_valid"])
+        relative = (tel[f"{prefix}_tel_energy_uncert"].quantity / tel[f"{prefix}_tel_energy"].quantity)[valid]
+        assert np.count_nonzero(valid) > 20
+        assert np.all(np.isfinite(relative) & (relative > 0))
+    event_wise = read_table(output, f"/dl2/event/subarray/energy/{prefix}")
+    table_wise = read_table(small_dl2["gamma_point"], f"/dl2/event/subarray/energy/{prefix}")
+    assert list(event_wise["event_id"]) == list(table_wise["event_id"])
+    both = np.asarray(event_wise[f"{prefix}_is_valid"]) & np.asarray(table_wise[f"{prefix}_is_valid"])
+    assert np.count_nonzero(both) > 20
+    np.testing.assert_allclose(
+        event_wise[f"{prefix}_energy"].quantity[both], table_wise[f"{prefix}_energy"].quantity[both], rtol=1e-10
+    )
+
+
 # --------------------------------------------------------------------------- #
 # applying, real data
 # --------------------------------------------------------------------------- #
