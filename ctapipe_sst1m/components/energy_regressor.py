@@ -13,6 +13,8 @@ combination can weight the telescopes with it (``SST1MStereoCombiner.energy_weig
 Models without individual trees leave the uncertainty NaN, as ctapipe does.
 """
 
+from concurrent.futures import ThreadPoolExecutor
+
 import astropy.units as u
 import numpy as np
 from astropy.table import Table
@@ -21,6 +23,7 @@ from ctapipe.reco import EnergyRegressor
 from ctapipe.reco.preprocessing import collect_features, table_to_X
 from ctapipe.reco.reconstructor import ReconstructionProperty
 from ctapipe.reco.utils import add_defaults_and_meta
+from joblib import effective_n_jobs
 from sklearn.ensemble import ExtraTreesRegressor, RandomForestRegressor
 
 __all__ = ["SST1MEnergyRegressor", "tree_mean_std"]
@@ -29,9 +32,23 @@ __all__ = ["SST1MEnergyRegressor", "tree_mean_std"]
 FORESTS = (RandomForestRegressor, ExtraTreesRegressor)
 
 
+def _sums(trees, X):
+    """Sum and sum of squares of the predictions of some trees."""
+    total = np.zeros(len(X))
+    total_sq = np.zeros(len(X))
+    for tree in trees:
+        prediction = tree.predict(X)
+        total += prediction
+        total_sq += prediction * prediction
+    return total, total_sq
+
+
 def tree_mean_std(forest, X):
     """
     Mean and standard deviation of the predictions of a forest's trees.
+
+    The trees are shared among ``forest.n_jobs`` threads (tree prediction releases
+    the GIL), as in the forest's own ``predict``.
 
     Parameters
     ----------
@@ -43,15 +60,15 @@ def tree_mean_std(forest, X):
     mean, std : ndarray (n_samples,)
         ``mean`` equals ``forest.predict(X)`` up to rounding.
     """
-    total = np.zeros(len(X))
-    total_sq = np.zeros(len(X))
-    for tree in forest.estimators_:
-        prediction = tree.predict(X)
-        total += prediction
-        total_sq += prediction * prediction
-    n_trees = len(forest.estimators_)
-    mean = total / n_trees
-    variance = np.clip(total_sq / n_trees - mean * mean, 0.0, None)
+    trees = forest.estimators_
+    n_threads = min(effective_n_jobs(forest.n_jobs), len(trees))
+    groups = [trees[i::n_threads] for i in range(n_threads)]
+    with ThreadPoolExecutor(n_threads) as pool:
+        sums = list(pool.map(lambda group: _sums(group, X), groups))
+    total = np.sum([total for total, _ in sums], axis=0)
+    total_sq = np.sum([total_sq for _, total_sq in sums], axis=0)
+    mean = total / len(trees)
+    variance = np.clip(total_sq / len(trees) - mean * mean, 0.0, None)
     return mean, np.sqrt(variance)
 
 

@@ -1,5 +1,6 @@
 """sst1m-apply-models: DL1 -> DL2 with the model set closest to the run's pointing."""
 
+import itertools
 from pathlib import Path
 
 import astropy.units as u
@@ -237,9 +238,11 @@ class ApplyModelsTool(ApplyModels):
     def _combine(self, reconstructor, tel_tables, start, stop):
         """Array-event predictions, in the order of the trigger table, added to the telescope tables."""
         trigger = read_table(self.h5file, DL1_SUBARRAY_TRIGGER_TABLE, start=start, stop=stop)
-        stacked = vstack([table for table in tel_tables.values() if len(table) > 0])
-        order = np.argsort(row_index(trigger, stacked), kind="stable")
         combiner = reconstructor.stereo_combiner
+        stacked = vstack([
+            table[_combiner_columns(table, combiner.prefix)] for table in tel_tables.values() if len(table) > 0
+        ])
+        order = np.argsort(row_index(trigger, stacked), kind="stable")
         stereo = combiner.predict_table(stacked[order])
         for column in [c for c in stereo.colnames if c.endswith("telescopes")]:
             description = stereo[column].description
@@ -279,10 +282,25 @@ class ApplyModelsTool(ApplyModels):
 def _telescope_masks(subarray, tel_id_lists):
     """Boolean masks (n_events, n_tels) of lists of telescope ids."""
     masks = np.zeros((len(tel_id_lists), subarray.n_tels), dtype=bool)
-    for row, tel_ids in enumerate(tel_id_lists):
-        if len(tel_ids):
-            masks[row, subarray.tel_index_array[np.asarray(tel_ids, dtype=int)]] = True
+    counts = np.fromiter((len(tel_ids) for tel_ids in tel_id_lists), dtype=int, count=len(tel_id_lists))
+    if counts.sum():
+        tel_ids = np.fromiter(itertools.chain.from_iterable(tel_id_lists), dtype=int, count=counts.sum())
+        masks[np.repeat(np.arange(len(tel_id_lists)), counts), subarray.tel_index_array[tel_ids]] = True
     return masks
+
+
+#: telescope-table columns a stereo combiner reads besides the ids and its predictions
+COMBINER_INPUT_PREFIXES = ("hillas_", "camera_frame_hillas_", "telescope_pointing_", "subarray_pointing_")
+
+
+def _combiner_columns(table, prefix):
+    """The columns of a telescope table that the stereo combiner of ``prefix`` needs."""
+    return [
+        name for name in table.colnames
+        if name in ("obs_id", "event_id", "tel_id")
+        or name.startswith(f"{prefix}_tel_")
+        or name.startswith(COMBINER_INPUT_PREFIXES)
+    ]
 
 
 def _prediction_columns(reconstructor):
