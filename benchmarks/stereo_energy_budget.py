@@ -27,6 +27,7 @@ from ctapipe.io import TableLoader
 from sklearn.ensemble import RandomForestRegressor
 
 from ctapipe_sst1m.components.energy_regressor import tree_mean_std
+from ctapipe_sst1m.performance import weighted_quantile
 
 FEATURES = ["hillas_width", "hillas_length", "hillas_skewness", "hillas_kurtosis", "timing_slope",
             "leakage_intensity_width_2", "hillas_fov_lon", "hillas_fov_lat", "HillasReconstructor_h_max"]
@@ -53,14 +54,10 @@ def stereo_telescope_events(path):
     return columns
 
 
-def weighted_quantile(values, weights, q):
-    order = np.argsort(values)
-    cumulative = np.cumsum(weights[order])
-    return np.interp(q, cumulative / cumulative[-1], values[order])
-
-
 def resolution(ratio, weights):
-    return (weighted_quantile(ratio, weights, 0.8413) - weighted_quantile(ratio, weights, 0.1587)) / 2
+    """Half the 68 % inter-quantile width, as sst1m-performance."""
+    low, high = weighted_quantile(ratio, [0.1587, 0.8413], weights)
+    return (high - low) / 2
 
 
 def combine(events, log_energy, weights):

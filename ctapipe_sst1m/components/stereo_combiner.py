@@ -335,6 +335,15 @@ class SST1MStereoCombiner(StereoMeanCombiner):
             return self._inverse_variance_weights(data)
         return self._configured_weights(data)
 
+    @staticmethod
+    def _inverse_relative_variance(energy, uncert):
+        """(energy / uncert)**2, NaN where the uncertainty is not finite and positive."""
+        energy = np.asarray(energy, dtype=np.float64)
+        uncert = np.asarray(uncert, dtype=np.float64)
+        usable = np.isfinite(uncert) & (uncert > 0)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return np.where(usable, (energy / uncert) ** 2, np.nan)
+
     def _inverse_variance_weights(self, table):
         """1 / relative variance per row; events lacking one keep ``weights``."""
         fallback = self._configured_weights(table)
@@ -342,16 +351,10 @@ class SST1MStereoCombiner(StereoMeanCombiner):
         uncert = _column(table, f"{self.prefix}_tel_energy_uncert", u.TeV)
         if energy is None or uncert is None or len(table) == 0:
             return fallback
-        with np.errstate(divide="ignore", invalid="ignore"):
-            weights = (energy / uncert) ** 2
-        usable = np.isfinite(weights) & (weights > 0)
-        _, event_of_row = np.unique(
-            np.stack([np.asarray(table["obs_id"]), np.asarray(table["event_id"])], 1),
-            axis=0,
-            return_inverse=True,
-        )
-        event_of_row = event_of_row.ravel()
-        complete = np.bincount(event_of_row, weights=~usable) == 0
+        weights = self._inverse_relative_variance(energy, uncert)
+        # rows of one array event are contiguous, as for StereoMeanCombiner
+        *_, event_of_row = get_subarray_index(table)
+        complete = np.bincount(event_of_row, weights=np.isnan(weights)) == 0
         return np.where(complete[event_of_row], weights, fallback)
 
     def _configured_weights(self, data):
@@ -409,20 +412,19 @@ class SST1MStereoCombiner(StereoMeanCombiner):
     # event-wise path
     # ------------------------------------------------------------------ #
     def _combine_energy(self, event):
-        ids, values, weights, relative_uncert = [], [], [], []
+        ids, values, weights, uncerts = [], [], [], []
         for tel_id, dl2 in event.dl2.tel.items():
             mono = dl2.energy.get(self.prefix)
             if mono is not None and mono.is_valid:
                 values.append(mono.energy.to_value(u.TeV))
+                uncerts.append(mono.energy_uncert.to_value(u.TeV))
                 weights.append(self._event_weight(event, tel_id))
-                relative = (mono.energy_uncert / mono.energy).to_value(u.one)
-                relative_uncert.append(float(relative))
                 ids.append(tel_id)
 
-        relative_uncert = np.asarray(relative_uncert)
-        usable = np.isfinite(relative_uncert) & (relative_uncert > 0)
-        if self._uses_inverse_variance() and np.all(usable):
-            weights = 1 / relative_uncert**2
+        if self._uses_inverse_variance():
+            inverse_variance = self._inverse_relative_variance(values, uncerts)
+            if not np.any(np.isnan(inverse_variance)):
+                weights = inverse_variance
         if values:
             if self.log_target:
                 values = np.log(values)
