@@ -27,6 +27,7 @@ from ctapipe.io import TableLoader, write_table
 from pyirf.benchmarks import angular_resolution, energy_bias_resolution
 from pyirf.benchmarks.angular_resolution import ONE_SIGMA_QUANTILE
 from pyirf.benchmarks.energy_bias_resolution import NORM_LOWER_SIGMA, NORM_UPPER_SIGMA
+from pyirf.binning import calculate_bin_indices
 from pyirf.cuts import calculate_percentile_cut, evaluate_binned_cut
 from pyirf.simulations import SimulatedEventsInfo
 from pyirf.spectral import (
@@ -51,6 +52,7 @@ __all__ = [
     "angular_resolution_table",
     "auc_per_energy",
     "available_variants",
+    "bootstrap_error",
     "check_primaries",
     "check_same_models",
     "check_simulated",
@@ -75,6 +77,8 @@ GAMMA_ID = 0
 PROTON_ID = 101
 SHOWER_TABLE = "/simulation/event/subarray/shower"
 DL2_SUBARRAY_GROUP = "/dl2/event/subarray"
+#: largest number of resampled values held at once by the per-bin bootstrap
+BOOTSTRAP_CHUNK_VALUES = 20_000_000
 #: energy-dependent gammaness cuts are clipped to this range (as in sst1mpipe)
 MIN_GAMMANESS_CUT = 0.1
 MAX_GAMMANESS_CUT = 0.95
@@ -453,9 +457,70 @@ def _blank_sparse_bins(table, columns, min_events):
     return table
 
 
-def energy_resolution(gammas, energy_bins, min_events):
+def bootstrap_error(samples):
     """
-    Energy bias and resolution per true-energy bin.
+    Statistical error of a statistic from its bootstrap replicates.
+
+    Parameters
+    ----------
+    samples : array-like
+        The statistic of each resampled data set (NaN ignored).
+
+    Returns
+    -------
+    float
+        Half the central 68 % interval (15.9 % to 84.1 %) of the replicates: the
+        standard error for a Gaussian distribution; NaN without finite replicates.
+    """
+    samples = np.asarray(samples, dtype=float)
+    if not np.any(np.isfinite(samples)):
+        return np.nan
+    low, high = np.nanquantile(samples, [NORM_LOWER_SIGMA, NORM_UPPER_SIGMA])
+    return 0.5 * (high - low)
+
+
+def _resolution_along(values, axis):
+    """Half the 15.9 %-84.1 % inter-quantile distance along ``axis`` (pyirf's default)."""
+    low, high = np.quantile(values, [NORM_LOWER_SIGMA, NORM_UPPER_SIGMA], axis=axis)
+    return 0.5 * (high - low)
+
+
+def _bootstrap_per_bin(values, bin_energy, energy_bins, statistics, n_resamples, rng):
+    """
+    Bootstrap errors of statistics of ``values`` in every energy bin.
+
+    Each bin's values are resampled with replacement ``n_resamples`` times; every
+    statistic maps a (resamples, values) array to one number per resample.
+
+    Returns
+    -------
+    list of numpy.ndarray
+        Per statistic, the error of each bin (NaN for bins with fewer than 2 values or
+        without resamples).
+    """
+    errors = [np.full(len(energy_bins) - 1, np.nan) for _ in statistics]
+    if n_resamples == 0 or len(values) == 0:
+        return errors
+    bin_index, valid = calculate_bin_indices(bin_energy, energy_bins)
+    for bin_idx in np.unique(bin_index[valid]):
+        in_bin = values[valid & (bin_index == bin_idx)]
+        if len(in_bin) < 2:
+            continue
+        chunk = max(1, BOOTSTRAP_CHUNK_VALUES // len(in_bin))
+        replicates = [[] for _ in statistics]
+        for start in range(0, n_resamples, chunk):
+            size = min(chunk, n_resamples - start)
+            resampled = in_bin[rng.integers(0, len(in_bin), (size, len(in_bin)))]
+            for replicate, statistic in zip(replicates, statistics):
+                replicate.append(statistic(resampled))
+        for error, replicate in zip(errors, replicates):
+            error[bin_idx] = bootstrap_error(np.concatenate(replicate))
+    return errors
+
+
+def energy_resolution(gammas, energy_bins, min_events, n_resamples=0, rng=None):
+    """
+    Energy bias and resolution per true-energy bin, with bootstrap errors.
 
     Parameters
     ----------
@@ -465,19 +530,30 @@ def energy_resolution(gammas, energy_bins, min_events):
         True-energy bin edges.
     min_events : int
         Bins with fewer events get NaN.
+    n_resamples : int
+        Bootstrap resamples of each bin for the errors (0: errors are NaN).
+    rng : numpy.random.Generator or None
+        Source of the resampling (needed when ``n_resamples > 0``).
 
     Returns
     -------
     astropy.table.QTable
         ``true_energy_low``, ``true_energy_high``, ``true_energy_center``, ``n_events``,
         ``bias`` (median of (E_reco - E_true) / E_true), ``resolution`` (half the
-        distance between its 15.9 % and 84.1 % quantiles: pyirf's default).
+        distance between its 15.9 % and 84.1 % quantiles: pyirf's default), and their
+        statistical errors ``bias_err``, ``resolution_err`` (`bootstrap_error`).
     """
     table = energy_bias_resolution(gammas, energy_bins, energy_type="true")
-    return _blank_sparse_bins(table, ("bias", "resolution"), min_events)
+    relative_error = (gammas["reco_energy"] / gammas["true_energy"]).to_value(u.one) - 1
+    table["bias_err"], table["resolution_err"] = _bootstrap_per_bin(
+        relative_error, gammas["true_energy"], energy_bins,
+        [lambda values: np.median(values, axis=1), lambda values: _resolution_along(values, axis=1)],
+        n_resamples, rng,
+    )
+    return _blank_sparse_bins(table, ("bias", "resolution", "bias_err", "resolution_err"), min_events)
 
 
-def angular_resolution_table(gammas, energy_bins, min_events):
+def angular_resolution_table(gammas, energy_bins, min_events, n_resamples=0, rng=None):
     """
     68 % containment radius of the true-to-reconstructed distance per true-energy bin.
 
@@ -489,15 +565,25 @@ def angular_resolution_table(gammas, energy_bins, min_events):
         True-energy bin edges.
     min_events : int
         Bins with fewer events get NaN.
+    n_resamples : int
+        Bootstrap resamples of each bin for the error (0: the error is NaN).
+    rng : numpy.random.Generator or None
+        Source of the resampling (needed when ``n_resamples > 0``).
 
     Returns
     -------
     astropy.table.QTable
         ``true_energy_low``, ``true_energy_high``, ``true_energy_center``, ``n_events``,
-        ``angular_resolution_68`` (deg).
+        ``angular_resolution_68`` and its statistical error ``angular_resolution_68_err``
+        (deg).
     """
     table = angular_resolution(gammas, energy_bins, energy_type="true")
-    return _blank_sparse_bins(table, ("angular_resolution_68",), min_events)
+    (error,) = _bootstrap_per_bin(
+        gammas["theta"].to_value(u.deg), gammas["true_energy"], energy_bins,
+        [lambda values: np.quantile(values, ONE_SIGMA_QUANTILE, axis=1)], n_resamples, rng,
+    )
+    table["angular_resolution_68_err"] = error * u.deg
+    return _blank_sparse_bins(table, ("angular_resolution_68", "angular_resolution_68_err"), min_events)
 
 
 def _labels_scores(gammaness_gammas, gammaness_protons):
@@ -651,7 +737,13 @@ def energy_threshold(true_energy, weights, energy_bins):
     return np.sqrt(energy_bins[peak] * energy_bins[peak + 1]).to(u.TeV)
 
 
-def summarize_above_threshold(gammas, protons, threshold, gammaness_cut):
+def _reconstruction_figures(relative_error, theta_deg, weights):
+    """Weighted energy bias, energy resolution and 68 % containment radius (deg)."""
+    low, median, high = weighted_quantile(relative_error, [NORM_LOWER_SIGMA, 0.5, NORM_UPPER_SIGMA], weights)
+    return median, 0.5 * (high - low), weighted_quantile(theta_deg, ONE_SIGMA_QUANTILE, weights)
+
+
+def summarize_above_threshold(gammas, protons, threshold, gammaness_cut, n_resamples=0, rng=None):
     """
     Weighted performance of the events above the energy threshold.
 
@@ -667,21 +759,33 @@ def summarize_above_threshold(gammas, protons, threshold, gammaness_cut):
         Energy threshold.
     gammaness_cut : float
         Global gammaness cut (events with gammaness >= cut pass).
+    n_resamples : int
+        Bootstrap resamples of the gammas above the threshold for the errors of the
+        reconstruction quantities (0: the errors are NaN). The threshold is held fixed.
+    rng : numpy.random.Generator or None
+        Source of the resampling (needed when ``n_resamples > 0``).
 
     Returns
     -------
     dict
         ``energy_bias``, ``energy_resolution`` (as in `energy_resolution`, weighted),
-        ``angular_resolution`` (weighted 68 % containment, deg), ``auc`` (weighted),
-        ``gamma_efficiency`` and ``proton_efficiency`` of ``gammaness_cut`` (weighted),
-        ``n_gammas`` (E_true above threshold), ``n_protons`` (E_reco above threshold).
+        ``angular_resolution`` (weighted 68 % containment, deg), their statistical errors
+        ``energy_bias_err``, ``energy_resolution_err``, ``angular_resolution_err``
+        (`bootstrap_error`), ``auc`` (weighted), ``gamma_efficiency`` and
+        ``proton_efficiency`` of ``gammaness_cut`` (weighted), ``n_gammas`` (E_true
+        above threshold), ``n_protons`` (E_reco above threshold).
     """
     true_above = gammas[gammas["true_energy"] >= threshold]
     relative_error = (true_above["reco_energy"] / true_above["true_energy"]).to_value(u.one) - 1
+    theta = true_above["theta"].to_value(u.deg)
     weights = np.asarray(true_above["weight"])
-    low, median, high = weighted_quantile(
-        relative_error, [NORM_LOWER_SIGMA, 0.5, NORM_UPPER_SIGMA], weights
-    )
+    bias, resolution, containment = _reconstruction_figures(relative_error, theta, weights)
+    replicates = np.full((n_resamples if len(true_above) > 1 else 0, 3), np.nan)
+    for replicate in replicates:
+        drawn = rng.integers(0, len(true_above), len(true_above))
+        replicate[:] = _reconstruction_figures(relative_error[drawn], theta[drawn], weights[drawn])
+    bias_err, resolution_err, containment_err = (bootstrap_error(column) for column in replicates.T)
+
     gamma_reco = gammas[gammas["reco_energy"] >= threshold]
     proton_reco = protons[protons["reco_energy"] >= threshold]
     labels, scores = _labels_scores(gamma_reco["gammaness"], proton_reco["gammaness"])
@@ -694,11 +798,12 @@ def summarize_above_threshold(gammas, protons, threshold, gammaness_cut):
         return float(np.average(events["gammaness"] >= gammaness_cut, weights=events["weight"]))
 
     return {
-        "energy_bias": median,
-        "energy_resolution": 0.5 * (high - low),
-        "angular_resolution": weighted_quantile(
-            true_above["theta"].to_value(u.deg), ONE_SIGMA_QUANTILE, weights
-        ) * u.deg,
+        "energy_bias": bias,
+        "energy_bias_err": bias_err,
+        "energy_resolution": resolution,
+        "energy_resolution_err": resolution_err,
+        "angular_resolution": containment * u.deg,
+        "angular_resolution_err": containment_err * u.deg,
         "auc": roc_auc_score(labels, scores, sample_weight=sample_weight) if classes_present else np.nan,
         "gamma_efficiency": efficiency(gamma_reco),
         "proton_efficiency": efficiency(proton_reco),
@@ -707,7 +812,10 @@ def summarize_above_threshold(gammas, protons, threshold, gammaness_cut):
     }
 
 
-def evaluate_tag(gammas, protons, energy_bins, threshold_bins, gammaness_cut, gamma_efficiency, min_events):
+def evaluate_tag(
+    gammas, protons, energy_bins, threshold_bins, gammaness_cut, gamma_efficiency, min_events,
+    n_resamples=0, rng=None,
+):
     """
     All performance results of one tag.
 
@@ -726,6 +834,11 @@ def evaluate_tag(gammas, protons, energy_bins, threshold_bins, gammaness_cut, ga
     min_events : int
         Minimum events per bin: gammas for the resolutions and the cuts, each species
         for the AUC.
+    n_resamples : int
+        Bootstrap resamples for the statistical errors of the resolutions and of the
+        bias (0: no errors, NaN).
+    rng : numpy.random.Generator or None
+        Source of the resampling (needed when ``n_resamples > 0``).
 
     Returns
     -------
@@ -733,10 +846,10 @@ def evaluate_tag(gammas, protons, energy_bins, threshold_bins, gammaness_cut, ga
     """
     threshold = energy_threshold(gammas["true_energy"], gammas["weight"], threshold_bins)
     summary = {"energy_threshold": threshold}
-    summary.update(summarize_above_threshold(gammas, protons, threshold, gammaness_cut))
+    summary.update(summarize_above_threshold(gammas, protons, threshold, gammaness_cut, n_resamples, rng))
     return TagPerformance(
-        energy_resolution=energy_resolution(gammas, energy_bins, min_events),
-        angular_resolution=angular_resolution_table(gammas, energy_bins, min_events),
+        energy_resolution=energy_resolution(gammas, energy_bins, min_events, n_resamples, rng),
+        angular_resolution=angular_resolution_table(gammas, energy_bins, min_events, n_resamples, rng),
         roc=roc_table(gammas["gammaness"], protons["gammaness"]),
         auc_per_energy=auc_per_energy(gammas, protons, energy_bins, min_events),
         gammaness_cuts_efficiency=gammaness_cut_table(gammas, protons, energy_bins, gamma_efficiency, min_events),

@@ -24,7 +24,7 @@ def _errorbar_x(table, prefix):
 
 def plot_energy_resolution(results, path):
     """
-    Energy resolution and bias versus true energy.
+    Energy resolution and bias versus true energy, with their bootstrap errors.
 
     Parameters
     ----------
@@ -37,8 +37,8 @@ def plot_energy_resolution(results, path):
     for tag, result in results.items():
         table = result.energy_resolution
         x, xerr = _errorbar_x(table, "true_energy_")
-        ax_res.errorbar(x, table["resolution"], xerr=xerr, fmt="o", ms=3, label=tag)
-        ax_bias.errorbar(x, table["bias"], xerr=xerr, fmt="o", ms=3, label=tag)
+        ax_res.errorbar(x, table["resolution"], xerr=xerr, yerr=table["resolution_err"], fmt="o", ms=3, label=tag)
+        ax_bias.errorbar(x, table["bias"], xerr=xerr, yerr=table["bias_err"], fmt="o", ms=3, label=tag)
     ax_res.set_ylabel("energy resolution (68 % half-width of ΔE/E)")
     ax_res.set_ylim(bottom=0)
     ax_bias.set_ylabel("energy bias (median ΔE/E)")
@@ -52,7 +52,7 @@ def plot_energy_resolution(results, path):
 
 def plot_angular_resolution(results, path):
     """
-    68 % containment radius versus true energy.
+    68 % containment radius versus true energy, with its bootstrap error.
 
     Parameters
     ----------
@@ -65,7 +65,10 @@ def plot_angular_resolution(results, path):
     for tag, result in results.items():
         table = result.angular_resolution
         x, xerr = _errorbar_x(table, "true_energy_")
-        ax.errorbar(x, table["angular_resolution_68"].to_value(u.deg), xerr=xerr, fmt="o", ms=3, label=tag)
+        ax.errorbar(
+            x, table["angular_resolution_68"].to_value(u.deg), xerr=xerr,
+            yerr=table["angular_resolution_68_err"].to_value(u.deg), fmt="o", ms=3, label=tag,
+        )
     _energy_axis(ax, "true energy [TeV]")
     ax.set_ylabel("angular resolution (68 % containment) [deg]")
     ax.set_ylim(bottom=0)

@@ -20,6 +20,7 @@ from ctapipe_sst1m.performance import (
     angular_resolution_table,
     auc_per_energy,
     available_variants,
+    bootstrap_error,
     check_primaries,
     check_same_models,
     check_simulated,
@@ -332,6 +333,55 @@ def test_summary_above_threshold():
     assert summarize_above_threshold(gammas, protons, 1 * u.TeV, 0.5)["energy_bias"] == pytest.approx(0, abs=0.005)
 
 
+def test_bootstrap_error():
+    rng = np.random.default_rng(9)
+    assert bootstrap_error(rng.normal(3.0, 0.2, 100_000)) == pytest.approx(0.2, rel=0.02)
+    assert np.isnan(bootstrap_error([np.nan, np.nan])) and np.isnan(bootstrap_error([]))
+
+
+def test_bootstrap_errors_match_the_scatter_of_repeated_samples():
+    """The errors from resampling one data set predict the scatter between independent data sets."""
+    rng = np.random.default_rng(10)
+    bins = [0.2, 2, 300] * u.TeV
+    repeated = [tag_events(2000, 0.10, 0.1, rng) for _ in range(100)]
+    scatter = {
+        "resolution": bootstrap_error([summarize_above_threshold(e, e, 2 * u.TeV, 0.5)["energy_resolution"] for e in repeated]),
+        "angular": bootstrap_error([summarize_above_threshold(e, e, 2 * u.TeV, 0.5)["angular_resolution"].value for e in repeated]),
+        "bin_resolution": bootstrap_error([energy_resolution(e, bins, 10)["resolution"][1] for e in repeated]),
+        "bin_bias": bootstrap_error([energy_resolution(e, bins, 10)["bias"][1] for e in repeated]),
+        "bin_angular": bootstrap_error([angular_resolution_table(e, bins, 10)["angular_resolution_68"][1].value for e in repeated]),
+    }
+    events = repeated[0]
+    summary = summarize_above_threshold(events, events, 2 * u.TeV, 0.5, n_resamples=300, rng=rng)
+    energy = energy_resolution(events, bins, 10, n_resamples=300, rng=rng)
+    angular = angular_resolution_table(events, bins, 10, n_resamples=300, rng=rng)
+    assert summary["energy_resolution_err"] == pytest.approx(scatter["resolution"], rel=0.35)
+    assert summary["angular_resolution_err"].to_value(u.deg) == pytest.approx(scatter["angular"], rel=0.35)
+    assert energy["resolution_err"][1] == pytest.approx(scatter["bin_resolution"], rel=0.35)
+    assert energy["bias_err"][1] == pytest.approx(scatter["bin_bias"], rel=0.35)
+    assert angular["angular_resolution_68_err"][1].to_value(u.deg) == pytest.approx(scatter["bin_angular"], rel=0.35)
+    # fewer events, larger errors: the low bin holds about a third of the events
+    assert energy["resolution_err"][0] > energy["resolution_err"][1] * 1.2
+
+    # reproducible with the seed; none without resamples
+    again = energy_resolution(events, bins, 10, n_resamples=300, rng=np.random.default_rng(1))
+    np.testing.assert_array_equal(again["resolution_err"], energy_resolution(events, bins, 10, 300, np.random.default_rng(1))["resolution_err"])
+    assert np.isnan(energy_resolution(events, bins, 10)["resolution_err"]).all()
+    assert np.isnan(summarize_above_threshold(events, events, 2 * u.TeV, 0.5)["energy_resolution_err"])
+
+
+def test_bootstrap_is_chunked(monkeypatch):
+    """Resampling in chunks (bounded memory) gives the same replicates as at once."""
+    import ctapipe_sst1m.performance as performance
+
+    events = tag_events(3000, 0.10, 0.1, np.random.default_rng(11))
+    bins = [0.2, 300] * u.TeV
+    whole = energy_resolution(events, bins, 10, 50, np.random.default_rng(2))
+    monkeypatch.setattr(performance, "BOOTSTRAP_CHUNK_VALUES", 7 * len(events))
+    chunked = energy_resolution(events, bins, 10, 50, np.random.default_rng(2))
+    assert chunked["resolution_err"][0] == whole["resolution_err"][0]
+
+
 def test_read_tag_events(dl2_files):
     gamma_path, _ = dl2_files
     assert available_variants(gamma_path) == ["mono", "stereo"]
@@ -420,6 +470,12 @@ def test_cli(dl2_files, tmp_path):
     assert row["energy_bias"] == pytest.approx(0.0, abs=0.02)
     assert row["angular_resolution"].to_value(u.deg) == pytest.approx(0.1 * CONTAINMENT_68, rel=0.15)
     assert row["auc"] == pytest.approx(AUC_UNIT_SHIFT, abs=0.04)
+    # bootstrap errors (200 resamples): of the order sigma / sqrt(n) for 10 % smearing
+    assert 0.1 / np.sqrt(row["n_gammas"]) / 3 < row["energy_resolution_err"] < 3 * 0.1 / np.sqrt(row["n_gammas"])
+    assert 0 < row["angular_resolution_err"].to_value(u.deg) < 0.02 and row["energy_bias_err"] > 0
+    per_bin = QTable.read(output / "energy_resolution_stereo.ecsv")
+    filled = per_bin["n_events"] >= 10
+    assert np.isfinite(per_bin["resolution_err"][filled]).all() and np.isnan(per_bin["resolution_err"][~filled]).all()
     # Crab-weighted E^-1.62 dN/dlogE times the trigger efficiency peaks at 1.1 E0 (10 bins per decade)
     assert 0.35 < row["energy_threshold"].to_value(u.TeV) < 0.8
     assert "stereo" in result.stdout and "energy_threshold" in result.stdout

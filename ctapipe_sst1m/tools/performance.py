@@ -106,6 +106,17 @@ class PerformanceTool(Tool):
             " species for the AUC (sparser bins get NaN, or the overall cut)."
         ),
     ).tag(config=True)
+    n_bootstrap_resamples = Int(
+        default_value=200, min=0,
+        help=(
+            "Bootstrap resamples of the gammas for the statistical errors (*_err columns) of"
+            " the energy bias, energy resolution and angular resolution, per bin and above"
+            " the threshold; 0 skips them (NaN)."
+        ),
+    ).tag(config=True)
+    bootstrap_seed = Int(
+        default_value=0, min=0, help="Seed of the bootstrap resampling (the errors are reproducible).",
+    ).tag(config=True)
     gamma_target_spectrum = UseEnum(
         Spectra, default_value=Spectra.CRAB_HEGRA, help="Spectrum the gammas are weighted to.",
     ).tag(config=True)
@@ -183,6 +194,7 @@ class PerformanceTool(Tool):
         except PerformanceInputError as err:
             self._fail(str(err))
 
+        rng = np.random.default_rng(self.bootstrap_seed)
         self.results = {}
         for tag in gammas:
             n_gammas, n_protons = len(gammas[tag]), len(protons.get(tag, ()))
@@ -193,6 +205,7 @@ class PerformanceTool(Tool):
             self.results[tag] = evaluate_tag(
                 gammas[tag], protons[tag], energy_bins, threshold_bins,
                 self.gammaness_cut, self.gamma_efficiency, self.min_events_per_bin,
+                self.n_bootstrap_resamples, rng,
             )
         if not self.results:
             self._fail(f"no tag has both gammas and protons with valid predictions in {self.gamma_file} and {self.proton_file}")
