@@ -94,11 +94,15 @@ def with_partners(events):
     return paired
 
 
-def stereo_resolution(test, log_energy, weights, threshold):
-    """Crab-weighted stereo energy resolution above ``threshold`` (TeV)."""
-    energy, true = combine(test, log_energy, weights)
+def crab_resolution(energy, true, threshold):
+    """Crab-weighted energy resolution of the events with a true energy above ``threshold`` (TeV)."""
     keep = true >= threshold
     return resolution(energy[keep] / true[keep] - 1, true[keep] ** (CRAB_INDEX + 2))
+
+
+def stereo_resolution(test, log_energy, weights, threshold):
+    """Crab-weighted stereo energy resolution above ``threshold`` (TeV)."""
+    return crab_resolution(*combine(test, log_energy, weights), threshold)
 
 
 def compare_combinations(train, test, names, threshold, seed):
@@ -132,10 +136,8 @@ def compare_combinations(train, test, names, threshold, seed):
     for leaf in (5, 10):
         forest = RandomForestRegressor(random_state=seed, **{**FOREST, "min_samples_leaf": leaf})
         forest.fit(per_event(train), np.log(train["true_energy"][0::2]))
-        energy, true = np.exp(forest.predict(per_event(test))), test["true_energy"][0::2]
-        keep = true >= threshold
-        report(f"one forest per event, min_samples_leaf {leaf}",
-               resolution(energy[keep] / true[keep] - 1, true[keep] ** (CRAB_INDEX + 2)))
+        energy = np.exp(forest.predict(per_event(test)))
+        report(f"one forest per event, min_samples_leaf {leaf}", crab_resolution(energy, test["true_energy"][0::2], threshold))
 
     # weights from a forest of the out-of-fold squared errors (features and tree spread)
     features = np.column_stack([train[n] for n in names])
