@@ -3,7 +3,7 @@ Performance of the SST-1M reconstruction on simulated DL2 events.
 
 Energy bias and resolution, angular resolution, gamma/hadron separation (ROC, AUC),
 gammaness cuts and the energy threshold, computed with pyirf and scikit-learn from the
-DL2 files of ``sst1m-apply-models`` (ctapipe 0.28 layout). ``sst1m-performance`` is the
+DL2 files of ``sst1m-apply-models`` (ctapipe 0.32 layout). ``sst1m-performance`` is the
 command line of this module; ``docs/performance-report.md`` describes the definitions.
 
 The events of one *tag* are a `~astropy.table.QTable` with the columns ``obs_id``,
@@ -220,7 +220,7 @@ def read_simulation_info(loader):
     Returns
     -------
     pyirf.simulations.SimulatedEventsInfo
-        The number of showers counts the re-uses.
+        The number of showers counts the reuses.
 
     Raises
     ------

@@ -1,21 +1,121 @@
 """Diagnostic plots of SST-1M DL1 files written by sst1m-process."""
 
+from pathlib import Path
+from typing import NamedTuple
+
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-from ctapipe.instrument import SubarrayDescription  # noqa: E402
-from ctapipe.io import read_table  # noqa: E402
-from ctapipe.visualization import CameraDisplay  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
+from ctapipe.instrument import SubarrayDescription
+from ctapipe.io import read_table
+from ctapipe.visualization import CameraDisplay
 
-from .components.cleaning import ImageCleanerSST  # noqa: E402
-from .io.dl1_monitoring import EVENT_NSB_GROUP, PEDESTAL_GROUP  # noqa: E402
+from .components.cleaning import ImageCleanerSST
+from .components.nsb import NsbCalibrator
+from .io.dl1_monitoring import EVENT_NSB_GROUP, PEDESTAL_GROUP
 
-__all__ = ["plot_nsb_diagnostics", "plot_simulation_overview", "plot_feature_importances"]
+__all__ = [
+    "FEW_PEDESTAL_EVENTS",
+    "PedestalThresholds",
+    "camera_display",
+    "pedestal_thresholds",
+    "plot_nsb_diagnostics",
+    "plot_simulation_overview",
+    "plot_feature_importances",
+]
+
+#: NSB maps from fewer pedestal events are rough: the fewest of a time window used for
+#: re-cleaning (``NsbCalibrator.min_number_pedestals``)
+FEW_PEDESTAL_EVENTS = NsbCalibrator.min_number_pedestals.default_value
 
 
-def plot_nsb_diagnostics(dl1_path, png_path, tel_id, cleaner=None):
+def camera_display(ax, geometry, image, title="", label="charge [p.e.]", mask=None):
+    """
+    A camera image with a colour bar, and the pixels of ``mask`` outlined in cyan.
+
+    Nothing redraws the figure meanwhile: ``CameraDisplay.add_colorbar`` and its
+    autoupdate redraw the whole figure at every call, slow for figures of many cameras.
+
+    Parameters
+    ----------
+    ax : matplotlib.axes.Axes
+    geometry : ctapipe.instrument.CameraGeometry
+    image : np.ndarray
+        Value per pixel.
+    title, label : str
+        Title of the axes and label of the colour bar.
+    mask : np.ndarray or None
+        Pixels to outline (e.g. the cleaning mask).
+
+    Returns
+    -------
+    ctapipe.visualization.CameraDisplay
+    """
+    display = CameraDisplay(geometry, image=image, ax=ax, title=title, autoupdate=False)
+    if mask is not None and mask.any():
+        display.highlight_pixels(mask, color="cyan", linewidth=0.8)
+    ax.figure.colorbar(display.pixels, ax=ax, label=label)
+    return display
+
+
+class PedestalThresholds(NamedTuple):
+    """Pedestal statistics of one telescope and the cleaning thresholds they give."""
+
+    #: pedestal charge mean and std per pixel (p.e.), averaged over the time windows
+    mean: np.ndarray
+    std: np.ndarray
+    #: picture threshold per pixel (p.e.)
+    threshold: np.ndarray
+    #: picture threshold of the cleaning parameter set of the NSB level (p.e.):
+    #: the pedestals raise the pixels above it
+    nominal_threshold: float
+    n_pedestal_events: int
+    n_windows: int
+
+
+def pedestal_thresholds(dl1_path, tel_id, cleaner=None):
+    """
+    The pedestal statistics of a DL1 file of sst1m-process and the picture thresholds
+    of the SST-1M cleaning: ``max(picture threshold, mean + stdev_scaling * std)``.
+
+    Parameters
+    ----------
+    dl1_path : str or Path
+        DL1 file written by sst1m-process from raw data.
+    tel_id : int
+        Telescope.
+    cleaner : ImageCleanerSST or None
+        Cleaner whose parameters are used (default configuration if None).
+
+    Returns
+    -------
+    PedestalThresholds
+    """
+    subarray = SubarrayDescription.from_hdf(dl1_path)
+    cleaner = cleaner or ImageCleanerSST(subarray=subarray)
+    windows = read_table(dl1_path, f"{PEDESTAL_GROUP}/tel_{tel_id:03d}")
+    weights = np.asarray(windows["n_events"], dtype=float)
+    mean = np.average(np.asarray(windows["charge_mean"]), axis=0, weights=weights)
+    std = np.average(np.asarray(windows["charge_std"]), axis=0, weights=weights)
+    parameters = cleaner.parameters_for(tel_id, float(np.mean(mean)))
+    threshold = np.maximum(
+        parameters.picture_threshold_pe, mean + parameters.stdev_scaling * std
+    )
+    return PedestalThresholds(
+        mean,
+        std,
+        threshold,
+        parameters.picture_threshold_pe,
+        int(weights.sum()),
+        len(windows),
+    )
+
+
+def plot_nsb_diagnostics(
+    dl1_path, png_path, tel_id, cleaner=None, min_pedestal_events=FEW_PEDESTAL_EVENTS
+):
     """
     Camera maps of the pedestal charge mean and std, the pixels whose picture
     threshold is raised, and the NSB level over time, for one telescope.
@@ -30,16 +130,13 @@ def plot_nsb_diagnostics(dl1_path, png_path, tel_id, cleaner=None):
         Telescope.
     cleaner : ImageCleanerSST or None
         Cleaner whose thresholds are shown (default configuration if None).
+    min_pedestal_events : int
+        With fewer pedestal events the title says that the maps come from only
+        that many (default: `FEW_PEDESTAL_EVENTS`).
     """
-    subarray = SubarrayDescription.from_hdf(dl1_path)
-    geometry = subarray.tel[tel_id].camera.geometry
-    cleaner = cleaner or ImageCleanerSST(subarray=subarray)
-    windows = read_table(dl1_path, f"{PEDESTAL_GROUP}/tel_{tel_id:03d}")
-    weights = np.asarray(windows["n_events"], dtype=float)
-    mean = np.average(np.asarray(windows["charge_mean"]), axis=0, weights=weights)
-    std = np.average(np.asarray(windows["charge_std"]), axis=0, weights=weights)
-    parameters = cleaner.parameters_for(tel_id, float(np.mean(mean)))
-    threshold = np.maximum(parameters.picture_threshold_pe, mean + parameters.stdev_scaling * std)
+    geometry = SubarrayDescription.from_hdf(dl1_path).tel[tel_id].camera.geometry
+    pedestals = pedestal_thresholds(dl1_path, tel_id, cleaner)
+    raised = np.mean(pedestals.threshold > pedestals.nominal_threshold)
 
     nsb = read_table(dl1_path, f"{EVENT_NSB_GROUP}/tel_{tel_id:03d}")
     trigger = read_table(dl1_path, "/dl1/event/telescope/trigger")
@@ -50,24 +147,42 @@ def plot_nsb_diagnostics(dl1_path, png_path, tel_id, cleaner=None):
 
     fig, axes = plt.subplots(2, 2, figsize=(12, 10), layout="constrained")
     for ax, values, title in (
-        (axes[0, 0], mean, "pedestal charge mean [p.e.]"),
-        (axes[0, 1], std, "pedestal charge std [p.e.]"),
-        (axes[1, 0], threshold, f"picture threshold [p.e.] ({np.mean(threshold > parameters.picture_threshold_pe):.1%} raised)"),
+        (axes[0, 0], pedestals.mean, "pedestal charge mean [p.e.]"),
+        (axes[0, 1], pedestals.std, "pedestal charge std [p.e.]"),
+        (
+            axes[1, 0],
+            pedestals.threshold,
+            f"picture threshold [p.e.] ({raised:.1%} raised)",
+        ),
     ):
-        display = CameraDisplay(geometry, image=values, ax=ax, title=title)
-        display.add_colorbar(ax=ax)
+        camera_display(ax, geometry, values, title=title, label="")
     ax = axes[1, 1]
     if event_times.size:
-        ax.plot(event_times - event_times.min(), np.asarray(nsb["nsb_level_pe"])[shown], ".", ms=3)
+        ax.plot(
+            event_times - event_times.min(),
+            np.asarray(nsb["nsb_level_pe"])[shown],
+            ".",
+            ms=3,
+        )
     ax.set_xlabel("time since first event [s]")
     ax.set_ylabel("NSB level: mean pedestal charge [p.e.]")
-    ax.set_title(f"{int(weights.sum())} pedestal events in {len(windows)} time windows")
-    fig.suptitle(f"tel {tel_id}: NSB diagnostics of {dl1_path.name if hasattr(dl1_path, 'name') else dl1_path}")
+    n_pedestals = pedestals.n_pedestal_events
+    ax.set_title(f"{n_pedestals} pedestal events in {pedestals.n_windows} time windows")
+    title = f"tel {tel_id}: NSB diagnostics of {Path(dl1_path).name}"
+    few = n_pedestals < min_pedestal_events
+    if few:
+        title += (
+            f"\nthe maps come from only {n_pedestals} pedestal events (fewer than"
+            f" {min_pedestal_events}): rough estimates of the pedestal mean, std and thresholds"
+        )
+    fig.suptitle(title, color="C3" if few else "black")
     fig.savefig(png_path, dpi=80)
     plt.close(fig)
 
 
-def plot_simulation_overview(dl1_path, card_path, png_path, n_images=4, crab_index=-2.6):
+def plot_simulation_overview(
+    dl1_path, card_path, png_path, n_images=4, crab_index=-2.6
+):
     """
     Overview of a simulated production: thrown and triggered energies (and the
     differential trigger rate for a Crab-like spectrum), intensity versus energy,
@@ -93,7 +208,9 @@ def plot_simulation_overview(dl1_path, card_path, png_path, n_images=4, crab_ind
     showers = read_table(dl1_path, "/simulation/event/subarray/shower")
     triggered, _ = np.histogram(np.asarray(showers["true_energy"]), edges)
     with TableLoader(dl1_path) as loader:
-        events = loader.read_telescope_events(dl1_parameters=True, simulated=True, dl2=False, pointing=False)
+        events = loader.read_telescope_events(
+            dl1_parameters=True, simulated=True, dl2=False, pointing=False
+        )
 
     fig = plt.figure(figsize=(4 * n_images, 9), layout="constrained")
     grid = fig.add_gridspec(2, n_images)
@@ -103,7 +220,11 @@ def plot_simulation_overview(dl1_path, card_path, png_path, n_images=4, crab_ind
     ax.stairs(triggered, edges, label="triggered")
     weight = centers ** (crab_index - config["spectral_index"])
     rate = triggered * weight
-    ax.stairs(rate / rate.max() * triggered.max(), edges, label=f"triggered × E^{crab_index - config['spectral_index']:.1f} (rate, a.u.)")
+    ax.stairs(
+        rate / rate.max() * triggered.max(),
+        edges,
+        label=f"triggered × E^{crab_index - config['spectral_index']:.1f} (rate, a.u.)",
+    )
     ax.set_xscale("log")
     ax.set_yscale("log")
     ax.set_xlabel("true energy [TeV]")
@@ -116,7 +237,8 @@ def plot_simulation_overview(dl1_path, card_path, png_path, n_images=4, crab_ind
     ax.loglog(
         np.asarray(events["true_energy"])[valid],
         np.asarray(events["hillas_intensity"])[valid],
-        ".", ms=2,
+        ".",
+        ms=2,
     )
     ax.set_xlabel("true energy [TeV]")
     ax.set_ylabel("image intensity [p.e.]")
@@ -127,14 +249,17 @@ def plot_simulation_overview(dl1_path, card_path, png_path, n_images=4, crab_ind
             tel_id = event.trigger.tels_with_trigger[0]
             ax = fig.add_subplot(grid[1, column])
             geometry = source.subarray.tel[tel_id].camera.geometry
-            display = CameraDisplay(geometry, image=event.simulation.tel[tel_id].true_image, ax=ax, title="")
-            display.add_colorbar(ax=ax, label="true p.e.")
+            camera_display(
+                ax, geometry, event.simulation.tel[tel_id].true_image, label="true p.e."
+            )
             shower = event.simulation.shower
             ax.set_title(
                 f"tel {tel_id}: {shower.energy.to_value('TeV'):.2f} TeV,"
                 f" impact {event.simulation.tel[tel_id].impact.distance.to_value('m'):.0f} m"
             )
-    fig.suptitle(f"{config['n_showers']} simulated {'gamma' if showers['true_shower_primary_id'][0] == 0 else 'proton'} showers")
+    fig.suptitle(
+        f"{config['n_showers']} simulated {'gamma' if showers['true_shower_primary_id'][0] == 0 else 'proton'} showers"
+    )
     fig.savefig(png_path, dpi=70)
     plt.close(fig)
 
@@ -151,7 +276,12 @@ def plot_feature_importances(importances, png_path, title=""):
     title : str
     """
     models = [c for c in importances.colnames if c != "feature"]
-    fig, axes = plt.subplots(1, len(models), figsize=(5 * len(models), 0.35 * len(importances) + 1.5), squeeze=False)
+    fig, axes = plt.subplots(
+        1,
+        len(models),
+        figsize=(5 * len(models), 0.35 * len(importances) + 1.5),
+        squeeze=False,
+    )
     y = np.arange(len(importances))
     for ax, model in zip(axes[0], models):
         ax.barh(y, importances[model])

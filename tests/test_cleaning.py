@@ -5,7 +5,7 @@ import sys
 
 import numpy as np
 import pytest
-from ctapipe.containers import CameraMonitoringContainer, StatisticsContainer
+from ctapipe.containers import CameraMonitoringContainer, ChunkStatisticsContainer
 from ctapipe.io import read_table
 
 from ctapipe_sst1m import ImageCleanerSST
@@ -94,7 +94,7 @@ def test_cleaner_reads_monitoring():
     image[cluster(600)] = 10.0
     times = np.full(1296, 20.0)
     monitoring = CameraMonitoringContainer()
-    monitoring.pixel_statistics.pedestal_image = StatisticsContainer(
+    monitoring.pixel_statistics.pedestal_image = ChunkStatisticsContainer(
         mean=np.full((1, 1296), 3.0), std=np.full((1, 1296), 3.0), n_events=50
     )
     # NSB level 3 p.e. -> third set (picture 8); 3 + 7.5 = 10.5 > 10: nothing survives

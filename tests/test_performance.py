@@ -109,7 +109,7 @@ def write_predictions(path, truth, variant, rows, tel_id, smearing, valid, rng, 
 
 def write_dl2(path, particle, n_events=3000, seed=0, variants=("mono", "stereo"), models_id="models-1"):
     """
-    A simulated DL2 file in the layout of sst1m-apply-models (ctapipe 0.28).
+    A simulated DL2 file in the layout of sst1m-apply-models (ctapipe 0.32).
 
     E^-2 between 0.2 and 300 TeV, triggered with probability 1 / (1 + (E0 / E)^4);
     gammas from the pointing direction, protons within ~3 deg. 20 % of the events

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from ctapipe.io import TableLoader, read_table
 
-from conftest import run_cli
+from conftest import run_cli, run_subprocess
 
 
 def process(input_path, output, config, *extra):
@@ -15,8 +15,11 @@ def process(input_path, output, config, *extra):
 
 @pytest.fixture(scope="module")
 def dl1_2018(raw_2018, data_config, tmp_path_factory):
+    """The stock ``ctapipe-process`` command line, finding the plugin through its entry point."""
     output = tmp_path_factory.mktemp("dl1") / "x.h5"
-    result = process(raw_2018, output, data_config)
+    result = run_subprocess(
+        "ctapipe-process", "--input", raw_2018, "--output", output, "--config", data_config
+    )
     assert result.returncode == 0, result.stderr
     return output
 
@@ -113,7 +116,10 @@ def test_corrupt_file_refused(raw_2018, data_config, tmp_path):
     corrupt = tmp_path / "SST1M2_20180822_0001.fits.fz"
     corrupt.write_bytes(bytes(data))
     output = tmp_path / "out.h5"
-    result = process(corrupt, output, data_config)
+    # in its own process: corrupt data can crash protozfits' decoder
+    result = run_subprocess(
+        "ctapipe-process", "--input", corrupt, "--output", output, "--config", data_config
+    )
     assert result.returncode != 0
     assert str(corrupt) in result.stderr
     assert not output.exists()
@@ -165,7 +171,10 @@ def test_sst1m_process_no_partial_output(tmp_path, data_config):
     data[end - 200_000 : end] = bytes(range(256)) * (200_000 // 256) + bytes(200_000 % 256)
     paths[0].write_bytes(bytes(data))
     output = tmp_path / "dl1.h5"
-    result = run_cli("sst1m-process", "--input", paths[0], "--output", output, "--config", data_config)
+    # in its own process: corrupt data can crash protozfits' decoder
+    result = run_subprocess(
+        "sst1m-process", "--input", paths[0], "--output", output, "--config", data_config
+    )
     assert result.returncode != 0
     assert str(paths[0]) in result.stderr
     assert not output.exists()
@@ -204,3 +213,27 @@ def test_reclean_from_first_pass(tmp_path, data_config):
     assert len(read_table(second, "/dl1/event/telescope/parameters/tel_022")) == 120
     histogram = read_table(second, "/dl1/monitoring/telescope/pixel_charge_histogram/tel_022")
     assert histogram["count"].sum() <= 120 * 1296
+
+
+def test_stock_merge_of_two_runs(tmp_path, data_config):
+    """ctapipe-merge joins the DL1 of two runs of sst1m-process; TableLoader reads both."""
+    from ctapipe_sst1m.io.synthetic_run import SyntheticRun, write_synthetic_run
+
+    outputs, n_showers = [], 0
+    for run in (12, 13):
+        paths, truth = write_synthetic_run(
+            tmp_path / f"run{run}", SyntheticRun(run=run, n_events=30, seed=run)
+        )
+        outputs.append(tmp_path / f"run{run}.dl1.h5")
+        result = run_cli("sst1m-process", "-i", paths[0], "-o", outputs[-1], "--config", data_config)
+        assert result.returncode == 0, result.stderr
+        n_showers += np.count_nonzero(truth["camera_event_type"] != 8)
+    merged = tmp_path / "merged.dl1.h5"
+    result = run_cli("ctapipe-merge", "--output", merged, *outputs)
+    assert result.returncode == 0, result.stderr
+    with TableLoader(merged) as loader:
+        events = loader.read_telescope_events([21], dl1_parameters=True, pointing=True)
+    assert len(events) == n_showers
+    assert set(events["obs_id"]) == {202403040012, 202403040013}
+    # the pointing time series of sst1m-process is merged too
+    assert np.all(np.isfinite(events["telescope_pointing_altitude"]))

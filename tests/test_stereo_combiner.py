@@ -461,7 +461,7 @@ def test_energy_and_classification_event_wise():
         event.dl2.tel[tel_id].energy["energy"] = ReconstructedEnergyContainer(
             energy=energy * u.TeV, is_valid=True
         )
-        event.dl2.tel[tel_id].classification["cls"] = ParticleClassificationContainer(
+        event.dl2.tel[tel_id].particle_type["cls"] = ParticleClassificationContainer(
             prediction=score, is_valid=True
         )
     SST1MStereoCombiner(prefix="energy", property=ENERGY)(event)
@@ -472,7 +472,7 @@ def test_energy_and_classification_event_wise():
     np.testing.assert_allclose(result.energy.to_value(u.TeV), mean)
     np.testing.assert_allclose(result.energy_uncert.to_value(u.TeV), std)
     np.testing.assert_allclose(
-        event.dl2.stereo.classification["cls"].prediction, (0.9 * 100 + 0.5 * 300) / 400
+        event.dl2.stereo.particle_type["cls"].prediction, (0.9 * 100 + 0.5 * 300) / 400
     )
 
     # single telescope: zero spread (stock event-wise path would give NaN)

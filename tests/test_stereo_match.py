@@ -75,6 +75,7 @@ def precision_recall(found, true):
         ("clock_only_run", "SlidingWindow", False, 0.99),
     ],
 )
+@pytest.mark.slow
 def test_pairs_recovered(request, tmp_path, fixture, method, swat, minimum):
     dl1, truth = request.getfixturevalue(fixture)
     output = tmp_path / "stereo.h5"
@@ -99,6 +100,7 @@ def test_pairs_recovered(request, tmp_path, fixture, method, swat, minimum):
         assert h5.root._v_attrs["CONTEXT SST1M COINCIDENCE METHOD"] == method
 
 
+@pytest.mark.slow
 def test_stock_tools_read_the_output(swat_wr_run, tmp_path):
     dl1, truth = swat_wr_run
     output = tmp_path / "stereo.h5"

@@ -17,7 +17,7 @@ numbers, with one of the methods of the SST-1M reference pipeline:
   single-telescope triggers out.
 
 Unlike the reference pipeline (which rejects every event with several
-candidates, and only sees consecutive re-use of a telescope-2 event), the pairs
+candidates, and only sees consecutive reuse of a telescope-2 event), the pairs
 are one-to-one and the closest pairs win: candidate pairs are taken greedily by
 increasing ``|t2 - t1 - offset|``, skipping any pair with an event already used.
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 from ctapipe.calib import CameraCalibrator
-from ctapipe.containers import StatisticsContainer
+from ctapipe.containers import ChunkStatisticsContainer
 from ctapipe.core import TelescopeComponent
 from ctapipe.core.traits import (
     Bool,
@@ -615,12 +615,14 @@ class NsbCalibrator(TelescopeComponent):
 
         statistics = self._cleaning_statistics(tel_id, event.sst1m[tel_id].camera_clock_ns)
         if statistics is None:
+            # an invalid chunk (n_events -1): the cleaner falls back to static thresholds
+            camera.pixel_statistics.pedestal_image = ChunkStatisticsContainer()
             self.counts[tel_id]["events without pedestal statistics"] += 1
             self._record(event, tel_id)
             return
         mean, std, n_events = statistics
-        camera.pixel_statistics.pedestal_image = StatisticsContainer(
-            mean=mean[np.newaxis], std=std[np.newaxis], n_events=n_events
+        camera.pixel_statistics.pedestal_image = ChunkStatisticsContainer(
+            mean=mean[np.newaxis], std=std[np.newaxis], n_events=n_events, is_valid=True
         )
         event.sst1m[tel_id].nsb_level_pe = float(np.mean(mean))
         self._record(event, tel_id)

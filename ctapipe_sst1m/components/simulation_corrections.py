@@ -1,7 +1,13 @@
 """Charge corrections of SST-1M simulations, as a ctapipe MonitoringSource."""
 
 import numpy as np
-from ctapipe.core.traits import Bool, FloatTelescopeParameter, TelescopeParameter, Unicode
+from astropy.table import Table
+from ctapipe.core.traits import (
+    Bool,
+    FloatTelescopeParameter,
+    TelescopeParameter,
+    Unicode,
+)
 from ctapipe.io import MonitoringSource
 from ctapipe.io.monitoringtypes import MonitoringType
 
@@ -82,17 +88,68 @@ class SST1MSimulationCorrections(MonitoringSource):
             )
         return known[table]
 
+    def _coefficient_factor(self, tel_id):
+        """Charge factor of a telescope, shape (1 gain, n_pixels), computed once."""
+        if tel_id not in self._factor:
+            n_pixels = self.subarray.tel[tel_id].camera.geometry.n_pixels
+            factor = self.intensity_correction.tel[tel_id] / self.pde_factor(tel_id)
+            self._factor[tel_id] = np.full((1, n_pixels), factor)
+        return self._factor[tel_id]
+
+    def get_values(self, monitoring_type, time, tel_id=None, **kwargs):
+        """
+        Camera coefficients of a telescope; the same at every time.
+
+        Parameters
+        ----------
+        monitoring_type : ctapipe.io.MonitoringType
+            Must be ``CAMERA_COEFFICIENTS``.
+        time : astropy.time.Time or None
+            Ignored: the corrections of a simulation do not change with time.
+        tel_id : int
+            Telescope id.
+
+        Returns
+        -------
+        dict
+            ``factor`` (shape (1, n_pixels)) and ``outlier_mask`` (all False).
+        """
+        if monitoring_type not in self.monitoring_types:
+            raise KeyError(
+                f"{monitoring_type} not available, only {self.monitoring_types}"
+            )
+        if tel_id is None:
+            raise TypeError(f"tel_id is required for {monitoring_type.name}")
+        factor = self._coefficient_factor(tel_id)
+        return {"factor": factor, "outlier_mask": np.zeros_like(factor, dtype=bool)}
+
+    def get_table(self, monitoring_type, tel_id=None, **kwargs):
+        """
+        Camera coefficients of a telescope as a one-row table (columns of `get_values`).
+
+        Parameters
+        ----------
+        monitoring_type : ctapipe.io.MonitoringType
+            Must be ``CAMERA_COEFFICIENTS``.
+        tel_id : int
+            Telescope id.
+
+        Returns
+        -------
+        astropy.table.Table
+        """
+        values = self.get_values(monitoring_type, time=None, tel_id=tel_id)
+        return Table({name: [value] for name, value in values.items()})
+
     def fill_monitoring_container(self, event):
         """Set ``coefficients.factor`` (and an empty outlier mask if none) for every telescope."""
         for tel_id in event.r1.tel:
-            if tel_id not in self._factor:
-                n_pixels = self.subarray.tel[tel_id].camera.geometry.n_pixels
-                factor = self.intensity_correction.tel[tel_id] / self.pde_factor(tel_id)
-                self._factor[tel_id] = np.full((1, n_pixels), factor)
             coefficients = event.monitoring.tel[tel_id].camera.coefficients
-            coefficients.factor = self._factor[tel_id]
+            coefficients.factor = self._coefficient_factor(tel_id)
             if coefficients.outlier_mask is None:
-                coefficients.outlier_mask = np.zeros_like(self._factor[tel_id], dtype=bool)
+                coefficients.outlier_mask = np.zeros_like(
+                    coefficients.factor, dtype=bool
+                )
 
     def close(self):
         """Nothing to release."""

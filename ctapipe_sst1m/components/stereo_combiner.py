@@ -447,7 +447,7 @@ class SST1MStereoCombiner(StereoMeanCombiner):
     def _combine_classification(self, event):
         ids, values, weights = [], [], []
         for tel_id, dl2 in event.dl2.tel.items():
-            mono = dl2.classification.get(self.prefix)
+            mono = dl2.particle_type.get(self.prefix)
             if mono is not None and mono.is_valid:
                 values.append(mono.prediction)
                 weights.append(self._event_weight(event, tel_id))
@@ -460,7 +460,7 @@ class SST1MStereoCombiner(StereoMeanCombiner):
             mean = np.nan
             valid = False
 
-        event.dl2.stereo.classification[self.prefix] = ParticleClassificationContainer(
+        event.dl2.stereo.particle_type[self.prefix] = ParticleClassificationContainer(
             prediction=mean, telescopes=ids, is_valid=valid, prefix=self.prefix
         )
 

@@ -15,10 +15,9 @@ reference pipeline does, but seeded and with every dropped event counted:
 
 from dataclasses import dataclass, field
 
-import astropy.units as u
 import numpy as np
 from astropy.table import vstack
-from ctapipe.reco.preprocessing import check_valid_rows, horizontal_to_telescope
+from ctapipe.reco.preprocessing import check_valid_rows
 
 __all__ = [
     "SampleCounts",
@@ -26,7 +25,6 @@ __all__ = [
     "sample_rows",
     "split_rows",
     "classifier_sample_sizes",
-    "true_disp",
 ]
 
 
@@ -155,22 +153,3 @@ def classifier_sample_sizes(n_gamma, n_proton, n_total, ratio):
         want_proton = n_proton
         want_gamma = int(ratio * n_proton)
     return min(want_gamma, n_gamma), min(want_proton, n_proton)
-
-
-def true_disp(table):
-    """
-    Signed true disp (deg) of telescope events: distance from the image cog to the true
-    source position in the telescope frame, signed by the direction along the image axis
-    (the ``true_disp`` target of ctapipe's ``DispReconstructor``).
-    """
-    fov_lon, fov_lat = horizontal_to_telescope(
-        alt=table["true_alt"].quantity,
-        az=table["true_az"].quantity,
-        pointing_alt=table["subarray_pointing_lat"].quantity,
-        pointing_az=table["subarray_pointing_lon"].quantity,
-    )
-    psi = table["hillas_psi"].quantity.to_value(u.rad)
-    delta_lon = fov_lon - table["hillas_fov_lon"].quantity
-    delta_lat = fov_lat - table["hillas_fov_lat"].quantity
-    along_axis = np.cos(psi) * delta_lon + np.sin(psi) * delta_lat
-    return np.hypot(delta_lon, delta_lat).to(u.deg) * np.sign(along_axis)

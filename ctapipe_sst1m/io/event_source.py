@@ -3,7 +3,7 @@
 import heapq
 import re
 from collections import Counter
-from datetime import timedelta, timezone
+from datetime import UTC, timedelta
 from functools import lru_cache
 from pathlib import Path
 
@@ -25,6 +25,7 @@ from ctapipe.containers import (
     SchedulingBlockType,
     TelescopePointingContainer,
 )
+from ctapipe.core.telescope_component import TelescopeParameterLookup
 from ctapipe.core.traits import (
     Bool,
     CaselessStrEnum,
@@ -32,14 +33,16 @@ from ctapipe.core.traits import (
     Float,
     Int,
     List,
-    Path as PathTrait,
     TelescopeParameter,
 )
-from ctapipe.core.telescope_component import TelescopeParameterLookup
+from ctapipe.core.traits import (
+    Path as PathTrait,
+)
 from ctapipe.io import DataLevel, EventSource
 
 from ..components.nsb import NsbCalibrator
 from ..components.r0_r1 import SST1MR0Corrections, detect_baseline_divisor
+from ..version import __version__ as __version__  # for ctapipe-info --plugins
 from .containers import SST1MArrayEventContainer
 from .instrument import DATA_TEL_IDS, N_PIXELS, N_SAMPLES, sst1m_subarray
 from .pointing import TrackingPointing
@@ -67,7 +70,9 @@ TRIGGER_MUON = 0x4
 TRIGGER_INTERNAL = 0x8
 SHOWER_TRIGGER_BITS = TRIGGER_PATCH7 | TRIGGER_PATCH19 | TRIGGER_MUON
 
-_RUN_NAME = re.compile(r"SST1M(?P<camera>[12])_(?P<date>\d{8})_(?P<run>\d{4})(?:_(?P<subrun>\d{3}))?")
+_RUN_NAME = re.compile(
+    r"SST1M(?P<camera>[12])_(?P<date>\d{8})_(?P<run>\d{4})(?:_(?P<subrun>\d{3}))?"
+)
 
 
 #: geodetic positions (lon deg, lat deg, height m) of the telescopes used for
@@ -121,7 +126,9 @@ def _read_events_header(path):
         for hdu in hdul:
             header = hdu.header
             if header.get("EXTNAME") == "Events":
-                data_size = header["NAXIS1"] * header["NAXIS2"] + header.get("PCOUNT", 0)
+                data_size = header["NAXIS1"] * header["NAXIS2"] + header.get(
+                    "PCOUNT", 0
+                )
                 return header.copy(), hdu.fileinfo()["datLoc"] + data_size
     return None, None
 
@@ -259,7 +266,9 @@ class SST1MEventSource(EventSource):
 
     @staticmethod
     def _header_is_digicam(header):
-        columns = {header.get(f"TTYPE{i}") for i in range(1, header.get("TFIELDS", 0) + 1)}
+        columns = {
+            header.get(f"TTYPE{i}") for i in range(1, header.get("TFIELDS", 0) + 1)
+        }
         return (
             header.get("XTENSION") == "BINTABLE"
             and header.get("ZTABLE") is True
@@ -276,8 +285,14 @@ class SST1MEventSource(EventSource):
         ``.fits.fz`` file raises, so that ctapipe reports the problem.
         """
         path = Path(file_path)
-        if path.name.endswith(".fits.fz") and path.is_file() and path.stat().st_size == 0:
-            raise ValueError(f"{path}: empty file (0 bytes), not an SST-1M raw data file")
+        if (
+            path.name.endswith(".fits.fz")
+            and path.is_file()
+            and path.stat().st_size == 0
+        ):
+            raise ValueError(
+                f"{path}: empty file (0 bytes), not an SST-1M raw data file"
+            )
         try:
             header, _ = _read_events_header(path)
         except (OSError, ValueError):
@@ -311,7 +326,9 @@ class SST1MEventSource(EventSource):
         path = self.file_paths[0]
         configured = (self.pointing_ra_deg, self.pointing_dec_deg)
         if (configured[0] is None) != (configured[1] is None):
-            raise ValueError("Give both SST1MEventSource.pointing_ra_deg and pointing_dec_deg")
+            raise ValueError(
+                "Give both SST1MEventSource.pointing_ra_deg and pointing_dec_deg"
+            )
 
         keyword_target = None
         if "TARGET" in header:
@@ -323,7 +340,9 @@ class SST1MEventSource(EventSource):
         if configured[0] is not None:
             name = keyword_target.name if keyword_target else "UNKNOWN"
             wobble = keyword_target.wobble if keyword_target else "UNDEF"
-            return Target(name=name, wobble=wobble, ra_deg=configured[0], dec_deg=configured[1])
+            return Target(
+                name=name, wobble=wobble, ra_deg=configured[0], dec_deg=configured[1]
+            )
         if keyword_target is None:
             self.log.warning(
                 "%s: no usable pointing (no TARGET keyword and no"
@@ -349,11 +368,15 @@ class SST1MEventSource(EventSource):
             return True
         created = Time(header["DATE"], scale="utc")
         first = self._first_event
-        as_utc = Time(first["clock_sec"], first["clock_nsec"] * 1e-9, format="unix", scale="utc")
+        as_utc = Time(
+            first["clock_sec"], first["clock_nsec"] * 1e-9, format="unix", scale="utc"
+        )
         as_tai = Time(first["clock_sec"], first["clock_nsec"] * 1e-9, format="unix_tai")
         is_tai = abs((created - as_tai).sec) < abs((created - as_utc).sec)
         self.log.info(
-            "Camera clock scale from DATE=%s: %s", header["DATE"], "TAI" if is_tai else "UTC"
+            "Camera clock scale from DATE=%s: %s",
+            header["DATE"],
+            "TAI" if is_tai else "UTC",
         )
         return is_tai
 
@@ -364,7 +387,6 @@ class SST1MEventSource(EventSource):
             return time_ns
         return time_ns + _tai_minus_utc_ns(seconds // 86_400)
 
-
     def _decide_obs_id(self):
         if self.obs_id is not None:
             return self.obs_id
@@ -374,7 +396,7 @@ class SST1MEventSource(EventSource):
         first = self._first_event
         tai_ns = self._clock_to_tai_ns(first["clock_sec"], first["clock_nsec"])
         utc = tai_time(tai_ns).utc
-        night = utc.to_datetime(timezone=timezone.utc) - timedelta(hours=12)
+        night = utc.to_datetime(timezone=UTC) - timedelta(hours=12)
         obs_id = int(night.strftime("%Y%m%d")) * 10_000
         self.log.warning(
             "%s: file name does not follow SST1M{1,2}_YYYYMMDD_NNNN, using obs_id=%d",
@@ -409,7 +431,9 @@ class SST1MEventSource(EventSource):
     def _tracking(self, tel_id):
         if tel_id not in self._pointing:
             lon, lat, height = self.telescope_locations[tel_id]
-            location = EarthLocation(lon=lon * u.deg, lat=lat * u.deg, height=height * u.m)
+            location = EarthLocation(
+                lon=lon * u.deg, lat=lat * u.deg, height=height * u.m
+            )
             self._pointing[tel_id] = TrackingPointing(
                 self.target.ra_deg, self.target.dec_deg, location
             )
@@ -474,7 +498,9 @@ class SST1MEventSource(EventSource):
 
     def _make_decoder(self, tel_id):
         first = self._first_event
-        first_time = tai_time(self._clock_to_tai_ns(first["clock_sec"], first["clock_nsec"]))
+        first_time = tai_time(
+            self._clock_to_tai_ns(first["clock_sec"], first["clock_nsec"])
+        )
         permutation = self.nsb_calibrator.module_permutation(tel_id, first_time)
         return _DigiCamDecoder(self.file_paths[0], first, permutation)
 
@@ -482,20 +508,30 @@ class SST1MEventSource(EventSource):
         """Calibrate the held-back events: pedestals first, then all in time order."""
         nsb = self.nsb_calibrator
         pedestal_indices = [
-            i for i, (_, raw) in enumerate(warm_up) if raw["camera_event_type"] == TRIGGER_INTERNAL
+            i
+            for i, (_, raw) in enumerate(warm_up)
+            if raw["camera_event_type"] == TRIGGER_INTERNAL
         ]
         for i in pedestal_indices:
             tel_id, raw = warm_up[i]
             nsb.add_pedestal_waveform(tel_id, decoder.decode(raw)[0])
         pedestals = {
-            i: self._calibrated_event(*warm_up[i][::-1], decoder, add_pedestal_waveform=False)
+            i: self._calibrated_event(
+                *warm_up[i][::-1], decoder, add_pedestal_waveform=False
+            )
             for i in pedestal_indices
         }
         self.log.info(
-            "warm-up: %d events held back, %d pedestal events", len(warm_up), len(pedestals)
+            "warm-up: %d events held back, %d pedestal events",
+            len(warm_up),
+            len(pedestals),
         )
         for i, (tel_id, raw) in enumerate(warm_up):
-            yield pedestals[i] if i in pedestals else self._calibrated_event(raw, tel_id, decoder)
+            yield (
+                pedestals[i]
+                if i in pedestals
+                else self._calibrated_event(raw, tel_id, decoder)
+            )
 
     def _calibrated_event(self, raw, tel_id, decoder, add_pedestal_waveform=True):
         """One event through R0 -> R1 and the NSB calibrator."""
@@ -540,7 +576,9 @@ class SST1MEventSource(EventSource):
             event_type=event_type,
             event_time=camera_time,
         )
-        event.monitoring.tel[tel_id].camera.coefficients.outlier_mask = outliers[np.newaxis]
+        event.monitoring.tel[tel_id].camera.coefficients.outlier_mask = outliers[
+            np.newaxis
+        ]
 
         sst1m = event.sst1m[tel_id]
         sst1m.camera_event_number = raw["event_number"]
@@ -563,13 +601,20 @@ class SST1MEventSource(EventSource):
             pointing.array_dec = np.deg2rad(self.target.dec_deg) * u.rad
         return event, waveform, baseline_adc
 
+    def __len__(self):
+        """Camera events in the files (at most ``max_events``): the total of progress bars."""
+        n_events = sum(header["ZNAXIS2"] for header in self.headers.values())
+        return min(n_events, self.max_events) if self.max_events else n_events
+
     def __exit__(self, exc_type, exc_value, traceback):
         self.close()
 
     def close(self):
         """Report how many events of each kind were read."""
         if self.event_counts:
-            summary = ", ".join(f"{n} {kind}" for kind, n in sorted(self.event_counts.items()))
+            summary = ", ".join(
+                f"{n} {kind}" for kind, n in sorted(self.event_counts.items())
+            )
             self.log.info("%s: read %s", self.file_paths[0].name, summary)
         super().close()
 
@@ -637,7 +682,9 @@ class _DigiCamDecoder:
                 f" expected {N_PIXELS} pixels x {N_SAMPLES}"
             )
         indices = raw["pixel_indices"]
-        if self._pixel_indices is None or not np.array_equal(indices, self._pixel_indices):
+        if self._pixel_indices is None or not np.array_equal(
+            indices, self._pixel_indices
+        ):
             if np.sort(indices).tolist() != list(range(N_PIXELS)):
                 raise ValueError(
                     f"{self.path}: event {raw['event_number']}: pixelsIndices is not a"
@@ -649,7 +696,13 @@ class _DigiCamDecoder:
                 self._order = self._order[self.module_permutation]
         order = self._order
         waveform = samples.reshape(N_PIXELS, N_SAMPLES)[order]
-        baseline_adc = raw["baselines"][order].astype(np.float32) / self.baseline_divisor
+        baseline_adc = (
+            raw["baselines"][order].astype(np.float32) / self.baseline_divisor
+        )
         flags = raw["pixels_flags"]
-        present = flags[order] != 0 if flags is not None and flags.size else np.ones(N_PIXELS, bool)
+        present = (
+            flags[order] != 0
+            if flags is not None and flags.size
+            else np.ones(N_PIXELS, bool)
+        )
         return waveform, baseline_adc, present

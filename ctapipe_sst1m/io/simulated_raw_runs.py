@@ -27,16 +27,31 @@ class _RunWriter:
     """The files of one telescope's run, a new file every ``events_per_file`` events."""
 
     def __init__(self, directory, tel_id, date, run, events_per_file, header):
-        self.directory, self.tel_id, self.date, self.run = Path(directory), tel_id, date, run
+        self.directory, self.tel_id, self.date, self.run = (
+            Path(directory),
+            tel_id,
+            date,
+            run,
+        )
         self.events_per_file, self.header = events_per_file, header
         self.paths, self._writer, self._n_in_file, self.event_number = [], None, 0, 0
 
-    def write(self, adc, time_ns, clock_offset_ns, event_type, array_event_number, baseline_adc):
+    def write(
+        self,
+        adc,
+        time_ns,
+        clock_offset_ns,
+        event_type,
+        array_event_number,
+        baseline_adc,
+    ):
         if self._writer is None or self._n_in_file == self.events_per_file:
             self.close()
             name = f"SST1M{self.tel_id - 20}_{self.date}_{self.run:04d}_{len(self.paths):03d}.fits.fz"
             self.paths.append(self.directory / name)
-            self._writer = DigiCamZFitsWriter(self.paths[-1], header=self.header).__enter__()
+            self._writer = DigiCamZFitsWriter(
+                self.paths[-1], header=self.header
+            ).__enter__()
             self._n_in_file = 0
         self.event_number += 1
         self._n_in_file += 1
@@ -74,6 +89,7 @@ def write_simulated_raw_runs(
     events_per_file=200,
     dc_to_pe=26.8,
     baseline_adc=330.0,
+    progress_bar=False,
 ):
     """
     Write the simulated showers of a card as raw zfits runs of telescopes 21 and 22.
@@ -84,7 +100,7 @@ def write_simulated_raw_runs(
     ``clock_offset_ns``), a common SWAT array event number, the TARGET keyword of
     the pointing, and an interleaved pedestal event (NSB only) after every
     ``pedestal_interval`` events of a camera; runs are split into files of
-    ``events_per_file`` events.
+    ``events_per_file`` events. ``progress_bar`` shows one over the thrown showers.
 
     Returns
     -------
@@ -96,19 +112,22 @@ def write_simulated_raw_runs(
     """
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
-    source = SST1MSimulationSource(card_path)
+    source = SST1MSimulationSource(card_path, progress_bar=progress_bar)
     card = source.card
     start = Time(start_time, scale="utc")
     lon, lat, height = DEFAULT_TELESCOPE_LOCATIONS[21]
     location = EarthLocation(lon=lon * u.deg, lat=lat * u.deg, height=height * u.m)
     pointing = SkyCoord(
-        alt=card.pointing_alt_deg * u.deg, az=card.pointing_az_deg * u.deg,
+        alt=card.pointing_alt_deg * u.deg,
+        az=card.pointing_az_deg * u.deg,
         frame=AltAz(obstime=start, location=location),
     ).icrs
     header = {"TARGET": f"Simulation_W1,{pointing.ra.deg:.4f},{pointing.dec.deg:.4f}"}
     start_ns = int(tai_ns(start))
     writers = {
-        tel_id: _RunWriter(directory, DATA_TEL_ID[tel_id], date, run, events_per_file, header)
+        tel_id: _RunWriter(
+            directory, DATA_TEL_ID[tel_id], date, run, events_per_file, header
+        )
         for tel_id in source.subarray.tel
     }
     offsets = {1: 0, 2: clock_offset_ns}
@@ -118,20 +137,40 @@ def write_simulated_raw_runs(
     try:
         for number, event in enumerate(source, start=1):
             time_ns = start_ns + number * 5_000_000 + int(rng.integers(0, 1_000_000))
-            row = {"array_event_number": number, "true_energy_tev": event.simulation.shower.energy.to_value(u.TeV)}
+            row = {
+                "array_event_number": number,
+                "true_energy_tev": event.simulation.shower.energy.to_value(u.TeV),
+            }
             for tel_id, writer in writers.items():
                 camera_number = -1
                 if tel_id in event.r1.tel:
-                    adc = source.camera.adc_waveform(tel_id, event.r1.tel[tel_id].waveform[0], dc_to_pe, baseline_adc)
-                    camera_number = writer.write(adc, time_ns, offsets[tel_id], 1, number, baseline_adc)
+                    adc = source.camera.adc_waveform(
+                        tel_id, event.r1.tel[tel_id].waveform[0], dc_to_pe, baseline_adc
+                    )
+                    camera_number = writer.write(
+                        adc, time_ns, offsets[tel_id], 1, number, baseline_adc
+                    )
                     shower_count[tel_id] += 1
                     if shower_count[tel_id] % pedestal_interval == 0:
                         pedestal = source.camera.r1_waveform(
-                            tel_id, np.zeros(N_PIXELS, dtype=np.int64), np.full(N_PIXELS, np.nan)
+                            tel_id,
+                            np.zeros(N_PIXELS, dtype=np.int64),
+                            np.full(N_PIXELS, np.nan),
                         )
-                        adc = source.camera.adc_waveform(tel_id, pedestal[0], dc_to_pe, baseline_adc)
-                        pedestal_number = PEDESTAL_ARRAY_NUMBER_OFFSET + writer.event_number + 1
-                        writer.write(adc, time_ns + 1_000_000, offsets[tel_id], 8, pedestal_number, baseline_adc)
+                        adc = source.camera.adc_waveform(
+                            tel_id, pedestal[0], dc_to_pe, baseline_adc
+                        )
+                        pedestal_number = (
+                            PEDESTAL_ARRAY_NUMBER_OFFSET + writer.event_number + 1
+                        )
+                        writer.write(
+                            adc,
+                            time_ns + 1_000_000,
+                            offsets[tel_id],
+                            8,
+                            pedestal_number,
+                            baseline_adc,
+                        )
                 row[f"tel_{DATA_TEL_ID[tel_id]:03d}_event_number"] = camera_number
             rows.append(row)
     finally:

@@ -24,11 +24,14 @@ from ctapipe.containers import (
     TelescopeImpactParameterContainer,
     TelescopePointingContainer,
 )
+from ctapipe.core.traits import Bool
 from ctapipe.io import DataLevel, EventSource
+from tqdm.auto import tqdm
 
 from ..components.r0_r1 import GOOD_PIXEL_STATUS
 from ..components.simulation.camera import CameraSimulator, ShowerImager
 from ..components.simulation.showers import ShowerSampler
+from ..version import __version__ as __version__  # for ctapipe-info --plugins
 from .instrument import SIMULATION_TEL_IDS, sst1m_subarray
 from .simulation_card import CARD_MARKER, read_card
 
@@ -55,6 +58,14 @@ class SST1MSimulationSource(EventSource):
     configuration and the distribution of all thrown showers (energy x core
     distance) are provided for the normalisation of IRFs. Deterministic for a card.
     """
+
+    progress_bar = Bool(
+        default_value=False,
+        help=(
+            "Show a progress bar over the thrown showers (their number is known from the"
+            " card, that of the triggered events is not)."
+        ),
+    ).tag(config=True)
 
     def __init__(self, input_url=None, config=None, parent=None, **kwargs):
         super().__init__(input_url=input_url, config=config, parent=parent, **kwargs)
@@ -156,7 +167,9 @@ class SST1MSimulationSource(EventSource):
                 sb_id=np.uint64(card.obs_id),
                 sb_type=SchedulingBlockType.OBSERVATION,
                 producer_id="SST-1M simulation",
-                observing_mode=ObservingMode.WOBBLE if card.spectrum == "point" else ObservingMode.UNKNOWN,
+                observing_mode=ObservingMode.WOBBLE
+                if card.spectrum == "point"
+                else ObservingMode.UNKNOWN,
                 pointing_mode=PointingMode.DRIFT,
             )
         }
@@ -167,11 +180,19 @@ class SST1MSimulationSource(EventSource):
         card = self.card
         decades = np.log10(card.energy_max_tev / card.energy_min_tev)
         energy_bins = np.geomspace(
-            card.energy_min_tev, card.energy_max_tev, int(np.ceil(decades * _ENERGY_BINS_PER_DECADE)) + 1
+            card.energy_min_tev,
+            card.energy_max_tev,
+            int(np.ceil(decades * _ENERGY_BINS_PER_DECADE)) + 1,
         )
         core_bins = np.linspace(0, card.max_impact_m, _CORE_BINS + 1)
-        energy = np.concatenate(self._thrown_energy) if self._thrown_energy else np.empty(0)
-        core = np.concatenate(self._thrown_core_distance) if self._thrown_core_distance else np.empty(0)
+        energy = (
+            np.concatenate(self._thrown_energy) if self._thrown_energy else np.empty(0)
+        )
+        core = (
+            np.concatenate(self._thrown_core_distance)
+            if self._thrown_core_distance
+            else np.empty(0)
+        )
         histogram, _, _ = np.histogram2d(energy, core, bins=[energy_bins, core_bins])
         return {
             card.obs_id: SimulatedShowerDistribution(
@@ -189,32 +210,47 @@ class SST1MSimulationSource(EventSource):
         self._thrown_energy, self._thrown_core_distance = [], []
         count = 0
         showers = self.sampler.sample(card.n_showers)
-        for reuse in range(card.shower_reuse):
-            if reuse > 0:
-                showers = self._with_new_cores(showers)
-            self._thrown_energy.append(showers.energy_tev)
-            self._thrown_core_distance.append(np.hypot(showers.core_x_m, showers.core_y_m))
-            for index in range(len(showers.energy_tev)):
-                self.n_thrown += 1
-                shower = showers[index]
-                event = self._simulate(shower, index * 100 + reuse, count)
-                if event is None:
-                    continue
-                self.n_triggered += 1
-                count += 1
-                yield event
+        bar = tqdm(
+            desc=type(self).__name__,
+            total=card.n_showers * card.shower_reuse,
+            unit=" showers",
+            disable=not self.progress_bar,
+        )
+        with bar:
+            for reuse in range(card.shower_reuse):
+                if reuse > 0:
+                    showers = self._with_new_cores(showers)
+                self._thrown_energy.append(showers.energy_tev)
+                self._thrown_core_distance.append(
+                    np.hypot(showers.core_x_m, showers.core_y_m)
+                )
+                for index in range(len(showers.energy_tev)):
+                    self.n_thrown += 1
+                    bar.update()
+                    shower = showers[index]
+                    event = self._simulate(shower, index * 100 + reuse, count)
+                    if event is None:
+                        continue
+                    self.n_triggered += 1
+                    bar.set_postfix(triggered=self.n_triggered, refresh=False)
+                    count += 1
+                    yield event
 
     def _with_new_cores(self, showers):
         """The same showers at new core positions (uniform in the scatter disk)."""
         radius = self.card.max_impact_m * np.sqrt(self._rng.random(len(showers)))
         angle = self._rng.uniform(0, 2 * np.pi, len(showers))
-        return replace(showers, core_x_m=radius * np.cos(angle), core_y_m=radius * np.sin(angle))
+        return replace(
+            showers, core_x_m=radius * np.cos(angle), core_y_m=radius * np.sin(angle)
+        )
 
     def _simulate(self, shower, event_id, count):
         """One shower through both telescopes; None if no camera triggers."""
         triggered = {}
         for tel_id in self._subarray.tel:
-            image = self.imager.image(shower, tel_id, self._pointing_alt, self._pointing_az)
+            image = self.imager.image(
+                shower, tel_id, self._pointing_alt, self._pointing_az
+            )
             r1 = self.camera.r1_waveform(tel_id, image.n_pe, image.peak_time_ns)
             if self.camera.triggers(tel_id, r1):
                 triggered[tel_id] = (image, r1)
@@ -222,7 +258,8 @@ class SST1MSimulationSource(EventSource):
             return None
 
         event = ArrayEventContainer(
-            count=count, index=EventIndexContainer(obs_id=self.card.obs_id, event_id=event_id)
+            count=count,
+            index=EventIndexContainer(obs_id=self.card.obs_id, event_id=event_id),
         )
         time = SIMULATION_START_TIME + (count * EVENT_SPACING_NS) * u.ns
         event.trigger.time = time
@@ -251,7 +288,9 @@ class SST1MSimulationSource(EventSource):
                 true_image=np.asarray(image.n_pe, dtype=np.int32),
                 true_image_sum=np.int32(np.sum(image.n_pe)),
                 impact=TelescopeImpactParameterContainer(
-                    distance=image.impact_m * u.m, distance_uncert=0 * u.m, prefix="true_impact"
+                    distance=image.impact_m * u.m,
+                    distance_uncert=0 * u.m,
+                    prefix="true_impact",
                 ),
             )
             event.r1.tel[tel_id] = R1CameraContainer(
@@ -261,7 +300,9 @@ class SST1MSimulationSource(EventSource):
                 event_type=EventType.SUBARRAY,
                 event_time=time,
             )
-            event.monitoring.tel[tel_id].camera.coefficients.outlier_mask = np.zeros((1, n_pixels), bool)
+            event.monitoring.tel[tel_id].camera.coefficients.outlier_mask = np.zeros(
+                (1, n_pixels), bool
+            )
             event.monitoring.tel[tel_id].pointing = TelescopePointingContainer(
                 altitude=self._pointing_alt * u.rad, azimuth=self._pointing_az * u.rad
             )

@@ -34,6 +34,7 @@ from ..io.model_sets import (
 from ..io.sky_coordinates import add_radec_columns, read_pointing_tracks
 from ..version import __version__
 from .process import PART_SUFFIX
+from .summary import print_summary
 
 __all__ = ["ApplyModelsTool"]
 
@@ -65,11 +66,15 @@ class ApplyModelsTool(ApplyModels):
     """
 
     models_dir = PathTrait(
-        default_value=None, allow_none=True, exists=True, file_ok=False,
+        default_value=None,
+        allow_none=True,
+        exists=True,
+        file_ok=False,
         help="Model set, or directory of model sets per pointing node (sst1m-train-models --output-dir).",
     ).tag(config=True)
     variants = List(
-        CaselessStrEnum(["auto", "mono", "stereo"]), default_value=["auto"],
+        CaselessStrEnum(["auto", "mono", "stereo"]),
+        default_value=["auto"],
         help=(
             "Models to apply: mono (per telescope, combined over the telescopes), stereo (needs"
             " the HillasReconstructor geometry); auto = both when the input has the stereo"
@@ -77,7 +82,8 @@ class ApplyModelsTool(ApplyModels):
         ),
     ).tag(config=True)
     node = Unicode(
-        default_value=None, allow_none=True,
+        default_value=None,
+        allow_none=True,
         help="Use this model set (sub-directory name) instead of the closest one.",
     ).tag(config=True)
 
@@ -89,7 +95,7 @@ class ApplyModelsTool(ApplyModels):
     }
     flags = {
         **ApplyModels.flags,
-        # ctapipe 0.28's flag points at ProcessorTool.progress_bar
+        # ctapipe's own --progress flag (0.28 to 0.32) sets ProcessorTool.progress_bar
         **flag(
             "progress",
             "ApplyModelsTool.progress_bar",
@@ -104,17 +110,23 @@ class ApplyModelsTool(ApplyModels):
 
     def setup(self):
         if self.input_url is None or self.output_path is None:
-            raise ToolConfigurationError(f"{self.name}: --input and --output are required")
+            raise ToolConfigurationError(
+                f"{self.name}: --input and --output are required"
+            )
         if self.models_dir is None and not self.reconstructor_paths:
             raise ToolConfigurationError(f"{self.name}: --models-dir is required")
         self.final_output = Path(self.output_path)
         if self.final_output.exists() and not self.overwrite:
-            raise ToolConfigurationError(f"{self.final_output} exists; use --overwrite to replace it")
+            raise ToolConfigurationError(
+                f"{self.final_output} exists; use --overwrite to replace it"
+            )
         self._inspect_input()
         if self.models_dir is not None:
             self._choose_models()
         self._check_features()
-        self.output_path = self.final_output.with_name(self.final_output.name + PART_SUFFIX)
+        self.output_path = self.final_output.with_name(
+            self.final_output.name + PART_SUFFIX
+        )
         self.output_path.unlink(missing_ok=True)
         super().setup()
 
@@ -124,9 +136,18 @@ class ApplyModelsTool(ApplyModels):
             self.is_simulation = SIMULATION_SHOWER_TABLE in h5file
             has_stereo_geometry = STEREO_GEOMETRY_TABLE in h5file
             has_pointing_table = DL0_TEL_POINTING_GROUP in h5file
-            if not any(p in h5file for p in ("/dl1/event/telescope/parameters", "/dl2/event/telescope")):
-                raise ToolConfigurationError(f"{self.input_url}: no DL1 parameters to reconstruct from")
-            previous = h5file.root._v_attrs[MODELS_ID_ATTR] if MODELS_ID_ATTR in h5file.root._v_attrs else None
+            if not any(
+                p in h5file
+                for p in ("/dl1/event/telescope/parameters", "/dl2/event/telescope")
+            ):
+                raise ToolConfigurationError(
+                    f"{self.input_url}: no DL1 parameters to reconstruct from"
+                )
+            previous = (
+                h5file.root._v_attrs[MODELS_ID_ATTR]
+                if MODELS_ID_ATTR in h5file.root._v_attrs
+                else None
+            )
         if previous is not None:
             raise ToolConfigurationError(
                 f"{self.input_url} already has DL2 of model set {previous[:12]}…; apply models to DL1 files"
@@ -160,13 +181,21 @@ class ApplyModelsTool(ApplyModels):
         zenith, azimuth = 90 - self.pointing_alt_az[0], self.pointing_alt_az[1]
         try:
             if self.node is not None:
-                model_set, distance = choose_model_set(self.models_dir / self.node, zenith, azimuth)
+                model_set, distance = choose_model_set(
+                    self.models_dir / self.node, zenith, azimuth
+                )
             else:
-                model_set, distance = choose_model_set(self.models_dir, zenith, azimuth, self.nsb_rate_mhz)
+                model_set, distance = choose_model_set(
+                    self.models_dir, zenith, azimuth, self.nsb_rate_mhz
+                )
             self.reconstructor_paths = [
-                path for variant in self.variants for path in model_set.model_paths(variant)
+                path
+                for variant in self.variants
+                for path in model_set.model_paths(variant)
             ]
-            variant_ids = {variant: model_set.models_id(variant) for variant in self.variants}
+            variant_ids = {
+                variant: model_set.models_id(variant) for variant in self.variants
+            }
         except ModelSetError as err:
             raise ToolConfigurationError(str(err)) from err
         self.models_record = {
@@ -177,7 +206,10 @@ class ApplyModelsTool(ApplyModels):
             "nsb_rate_mhz": self.nsb_rate_mhz,
             "node_distance_deg": distance,
             "variants": {
-                variant: {"models_id": variant_ids[variant], **model_set.record["variants"][variant]}
+                variant: {
+                    "models_id": variant_ids[variant],
+                    **model_set.record["variants"][variant],
+                }
                 for variant in self.variants
             },
             "training_inputs": model_set.record["inputs"],
@@ -185,13 +217,22 @@ class ApplyModelsTool(ApplyModels):
         }
         self.log.info(
             "Model set %s (%s), %.2f deg from the pointing alt %.2f az %.2f",
-            model_set.name, ", ".join(self.variants), distance, *self.pointing_alt_az,
+            model_set.name,
+            ", ".join(self.variants),
+            distance,
+            *self.pointing_alt_az,
         )
 
     def _check_features(self):
         """Every model input must be in the file: ctapipe would skip the model silently."""
         with TableLoader(self.input_url, parent=self) as loader:
-            sample = loader.read_telescope_events(start=0, stop=5, true_parameters=False, observation_info=True, instrument=True)
+            sample = loader.read_telescope_events(
+                start=0,
+                stop=5,
+                true_parameters=False,
+                observation_info=True,
+                instrument=True,
+            )
             subarray = loader.subarray
         available = set(sample.colnames)
         for path in self.reconstructor_paths:
@@ -222,7 +263,9 @@ class ApplyModelsTool(ApplyModels):
         for tel_id, table in tel_tables.items():
             if len(table) == 0:
                 continue
-            predictions = reconstructor.predict_table(self.loader.subarray.tel[tel_id], table)
+            predictions = reconstructor.predict_table(
+                self.loader.subarray.tel[tel_id], table
+            )
             for prop, prediction in predictions.items():
                 for column in prediction.colnames:
                     table[column] = prediction[column]
@@ -237,11 +280,17 @@ class ApplyModelsTool(ApplyModels):
 
     def _combine(self, reconstructor, tel_tables, start, stop):
         """Array-event predictions, in the order of the trigger table, added to the telescope tables."""
-        trigger = read_table(self.h5file, DL1_SUBARRAY_TRIGGER_TABLE, start=start, stop=stop)
+        trigger = read_table(
+            self.h5file, DL1_SUBARRAY_TRIGGER_TABLE, start=start, stop=stop
+        )
         combiner = reconstructor.stereo_combiner
-        stacked = vstack([
-            table[_combiner_columns(table, combiner.prefix)] for table in tel_tables.values() if len(table) > 0
-        ])
+        stacked = vstack(
+            [
+                table[_combiner_columns(table, combiner.prefix)]
+                for table in tel_tables.values()
+                if len(table) > 0
+            ]
+        )
         order = np.argsort(row_index(trigger, stacked), kind="stable")
         stereo = combiner.predict_table(stacked[order])
         for column in [c for c in stereo.colnames if c.endswith("telescopes")]:
@@ -270,33 +319,72 @@ class ApplyModelsTool(ApplyModels):
             location = self.loader.subarray.reference_location
             for reconstructor in self._reconstructors:
                 if isinstance(reconstructor, DispReconstructor):
-                    n = add_radec_columns(self.output_path, reconstructor.prefix, location)
+                    n = add_radec_columns(
+                        self.output_path, reconstructor.prefix, location
+                    )
                     self.log.info("RA/Dec of %d %s directions", n, reconstructor.prefix)
         if self.models_dir is not None:
             with tables.open_file(self.output_path, mode="r+") as h5file:
                 write_models_record(h5file, self.models_record)
         self.output_path.replace(self.final_output)
         self.log.info("DL2 written to %s", self.final_output)
+        print_summary(self, self._console_summary(), [self.final_output])
+
+    def _console_summary(self):
+        """The input and model set, and per model the events with a valid prediction."""
+        with tables.open_file(self.final_output) as h5file:
+            n_events = h5file.get_node(DL1_SUBARRAY_TRIGGER_TABLE).nrows
+            line = f"{Path(self.input_url).name}: {n_events:,} events"
+            if self.models_dir is not None:
+                record = self.models_record
+                line += (
+                    f", model set {record['node']['name']} ({', '.join(self.variants)}),"
+                    f" {record['node_distance_deg']:.2f} deg from the pointing"
+                )
+            lines = [line]
+            for reconstructor in self._reconstructors:
+                combiner = reconstructor.stereo_combiner
+                table = h5file.get_node(
+                    f"{DL2_SUBARRAY_GROUP}/{combiner.property}/{combiner.prefix}"
+                )
+                n_valid = np.count_nonzero(table.col(f"{combiner.prefix}_is_valid"))
+                lines.append(
+                    f"{combiner.prefix}: valid {combiner.property} for {n_valid:,} events"
+                )
+        return lines
 
 
 def _telescope_masks(subarray, tel_id_lists):
     """Boolean masks (n_events, n_tels) of lists of telescope ids."""
     masks = np.zeros((len(tel_id_lists), subarray.n_tels), dtype=bool)
-    counts = np.fromiter((len(tel_ids) for tel_ids in tel_id_lists), dtype=int, count=len(tel_id_lists))
+    counts = np.fromiter(
+        (len(tel_ids) for tel_ids in tel_id_lists), dtype=int, count=len(tel_id_lists)
+    )
     if counts.sum():
-        tel_ids = np.fromiter(itertools.chain.from_iterable(tel_id_lists), dtype=int, count=counts.sum())
-        masks[np.repeat(np.arange(len(tel_id_lists)), counts), subarray.tel_index_array[tel_ids]] = True
+        tel_ids = np.fromiter(
+            itertools.chain.from_iterable(tel_id_lists), dtype=int, count=counts.sum()
+        )
+        masks[
+            np.repeat(np.arange(len(tel_id_lists)), counts),
+            subarray.tel_index_array[tel_ids],
+        ] = True
     return masks
 
 
 #: telescope-table columns a stereo combiner reads besides the ids and its predictions
-COMBINER_INPUT_PREFIXES = ("hillas_", "camera_frame_hillas_", "telescope_pointing_", "subarray_pointing_")
+COMBINER_INPUT_PREFIXES = (
+    "hillas_",
+    "camera_frame_hillas_",
+    "telescope_pointing_",
+    "subarray_pointing_",
+)
 
 
 def _combiner_columns(table, prefix):
     """The columns of a telescope table that the stereo combiner of ``prefix`` needs."""
     return [
-        name for name in table.colnames
+        name
+        for name in table.colnames
         if name in ("obs_id", "event_id", "tel_id")
         or name.startswith(f"{prefix}_tel_")
         or name.startswith(COMBINER_INPUT_PREFIXES)
@@ -305,7 +393,11 @@ def _combiner_columns(table, prefix):
 
 def _prediction_columns(reconstructor):
     prefix = reconstructor.prefix
-    return {f"{prefix}_tel_energy", f"{prefix}_tel_parameter", f"{prefix}_tel_prediction"}
+    return {
+        f"{prefix}_tel_energy",
+        f"{prefix}_tel_parameter",
+        f"{prefix}_tel_prediction",
+    }
 
 
 def _mean_pointing(path):

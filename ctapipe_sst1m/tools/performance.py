@@ -33,6 +33,7 @@ from ..performance import (
     write_performance,
 )
 from ..performance_plots import plot_performance
+from .summary import print_summary
 
 __all__ = ["PerformanceQualityQuery", "PerformanceTool", "main"]
 
@@ -70,44 +71,67 @@ class PerformanceTool(Tool):
     """
 
     gamma_file = PathTrait(
-        default_value=None, allow_none=True, exists=True, directory_ok=False,
+        default_value=None,
+        allow_none=True,
+        exists=True,
+        directory_ok=False,
         help="Simulated gamma DL2 file (point-like or diffuse).",
     ).tag(config=True)
     proton_file = PathTrait(
-        default_value=None, allow_none=True, exists=True, directory_ok=False,
+        default_value=None,
+        allow_none=True,
+        exists=True,
+        directory_ok=False,
         help="Simulated proton DL2 file (diffuse).",
     ).tag(config=True)
     output_dir = PathTrait(
-        default_value=None, allow_none=True, file_ok=False,
+        default_value=None,
+        allow_none=True,
+        file_ok=False,
         help="Output directory; must not exist (unless --overwrite).",
     ).tag(config=True)
     variants = List(
-        CaselessStrEnum(VARIANTS), default_value=[],
+        CaselessStrEnum(VARIANTS),
+        default_value=[],
         help="Model variants to evaluate (repeat the option); default: every variant present in both files.",
     ).tag(config=True)
-    log_energy_min = Float(default_value=-1.0, help="log10 of the lowest energy bin edge (TeV).").tag(config=True)
-    log_energy_max = Float(default_value=3.0, help="log10 of the highest energy bin edge (TeV).").tag(config=True)
-    n_energy_bins = Int(default_value=20, min=1, help="Number of logarithmic energy bins.").tag(config=True)
+    log_energy_min = Float(
+        default_value=-1.0, help="log10 of the lowest energy bin edge (TeV)."
+    ).tag(config=True)
+    log_energy_max = Float(
+        default_value=3.0, help="log10 of the highest energy bin edge (TeV)."
+    ).tag(config=True)
+    n_energy_bins = Int(
+        default_value=20, min=1, help="Number of logarithmic energy bins."
+    ).tag(config=True)
     threshold_bins_per_decade = Int(
-        default_value=10, min=1,
+        default_value=10,
+        min=1,
         help="Logarithmic bins per decade of the true-energy distribution whose peak is the threshold.",
     ).tag(config=True)
     gammaness_cut = Float(
-        default_value=0.75, min=0.0, max=1.0, help="Global gammaness cut (events with gammaness >= cut pass).",
+        default_value=0.75,
+        min=0.0,
+        max=1.0,
+        help="Global gammaness cut (events with gammaness >= cut pass).",
     ).tag(config=True)
     gamma_efficiency = Float(
-        default_value=0.7, min=0.0, max=1.0,
+        default_value=0.7,
+        min=0.0,
+        max=1.0,
         help="Target gamma efficiency of the energy-dependent gammaness cuts.",
     ).tag(config=True)
     min_events_per_bin = Int(
-        default_value=10, min=1,
+        default_value=10,
+        min=1,
         help=(
             "Minimum events per energy bin: gammas for the resolutions and the cuts, each"
             " species for the AUC (sparser bins get NaN, or the overall cut)."
         ),
     ).tag(config=True)
     n_bootstrap_resamples = Int(
-        default_value=200, min=0,
+        default_value=200,
+        min=0,
         help=(
             "Bootstrap resamples of the gammas for the statistical errors (*_err columns) of"
             " the energy bias, energy resolution and angular resolution, per bin and above"
@@ -115,13 +139,19 @@ class PerformanceTool(Tool):
         ),
     ).tag(config=True)
     bootstrap_seed = Int(
-        default_value=0, min=0, help="Seed of the bootstrap resampling (the errors are reproducible).",
+        default_value=0,
+        min=0,
+        help="Seed of the bootstrap resampling (the errors are reproducible).",
     ).tag(config=True)
     gamma_target_spectrum = UseEnum(
-        Spectra, default_value=Spectra.CRAB_HEGRA, help="Spectrum the gammas are weighted to.",
+        Spectra,
+        default_value=Spectra.CRAB_HEGRA,
+        help="Spectrum the gammas are weighted to.",
     ).tag(config=True)
     proton_target_spectrum = UseEnum(
-        Spectra, default_value=Spectra.IRFDOC_PROTON_SPECTRUM, help="Spectrum the protons are weighted to.",
+        Spectra,
+        default_value=Spectra.IRFDOC_PROTON_SPECTRUM,
+        help="Spectrum the protons are weighted to.",
     ).tag(config=True)
 
     aliases = {
@@ -133,15 +163,24 @@ class PerformanceTool(Tool):
     classes = [PerformanceQualityQuery]
 
     def setup(self):
-        for value, option in ((self.gamma_file, "--gamma"), (self.proton_file, "--proton"), (self.output_dir, "--output-dir")):
+        for value, option in (
+            (self.gamma_file, "--gamma"),
+            (self.proton_file, "--proton"),
+            (self.output_dir, "--output-dir"),
+        ):
             if value is None:
                 raise ToolConfigurationError(f"give {option}")
         if self.log_energy_max <= self.log_energy_min:
-            raise ToolConfigurationError("log_energy_max must be larger than log_energy_min")
+            raise ToolConfigurationError(
+                "log_energy_max must be larger than log_energy_min"
+            )
         self.output_dir = Path(self.output_dir)
         self.check_output(self.output_dir)
         try:
-            for path, particle in ((self.gamma_file, "gamma"), (self.proton_file, "proton")):
+            for path, particle in (
+                (self.gamma_file, "gamma"),
+                (self.proton_file, "proton"),
+            ):
                 check_simulated(path)
                 check_primaries(path, particle)
             check_same_models([self.gamma_file, self.proton_file])
@@ -156,7 +195,10 @@ class PerformanceTool(Tool):
 
     def _select_variants(self):
         """The requested variants, checked against both files, or those in both."""
-        present = {path: available_variants(path) for path in (self.gamma_file, self.proton_file)}
+        present = {
+            path: available_variants(path)
+            for path in (self.gamma_file, self.proton_file)
+        }
         for path, variants in present.items():
             if not variants:
                 raise PerformanceInputError(
@@ -170,7 +212,9 @@ class PerformanceTool(Tool):
                     )
         if self.variants:
             return list(self.variants)
-        common = [v for v in VARIANTS if all(v in variants for variants in present.values())]
+        common = [
+            v for v in VARIANTS if all(v in variants for variants in present.values())
+        ]
         if not common:
             raise PerformanceInputError(
                 f"{self.gamma_file} ({', '.join(present[self.gamma_file])}) and {self.proton_file}"
@@ -179,36 +223,71 @@ class PerformanceTool(Tool):
         return common
 
     def start(self):
-        energy_bins = np.logspace(self.log_energy_min, self.log_energy_max, self.n_energy_bins + 1) * u.TeV
-        n_threshold_bins = round(self.threshold_bins_per_decade * (self.log_energy_max - self.log_energy_min))
-        threshold_bins = np.logspace(self.log_energy_min, self.log_energy_max, n_threshold_bins + 1) * u.TeV
+        energy_bins = (
+            np.logspace(
+                self.log_energy_min, self.log_energy_max, self.n_energy_bins + 1
+            )
+            * u.TeV
+        )
+        n_threshold_bins = round(
+            self.threshold_bins_per_decade * (self.log_energy_max - self.log_energy_min)
+        )
+        threshold_bins = (
+            np.logspace(self.log_energy_min, self.log_energy_max, n_threshold_bins + 1)
+            * u.TeV
+        )
         try:
-            gammas, gamma_simulation = read_tag_events(self.gamma_file, self.variants, self.quality_query)
-            protons, proton_simulation = read_tag_events(self.proton_file, self.variants, self.quality_query)
+            gammas, gamma_simulation = read_tag_events(
+                self.gamma_file, self.variants, self.quality_query
+            )
+            protons, proton_simulation = read_tag_events(
+                self.proton_file, self.variants, self.quality_query
+            )
             for events, simulation, spectrum in (
                 (gammas, gamma_simulation, self.gamma_target_spectrum),
                 (protons, proton_simulation, self.proton_target_spectrum),
             ):
                 for table in events.values():
-                    table["weight"] = event_weights(table["true_energy"], simulation, SPECTRA[spectrum])
+                    table["weight"] = event_weights(
+                        table["true_energy"], simulation, SPECTRA[spectrum]
+                    )
         except PerformanceInputError as err:
             self._fail(str(err))
 
         rng = np.random.default_rng(self.bootstrap_seed)
         self.results = {}
+        #: gammas and protons with valid predictions per tag
+        self.n_events = {}
         for tag in gammas:
             n_gammas, n_protons = len(gammas[tag]), len(protons.get(tag, ()))
-            self.log.info("%s: %d gammas, %d protons with valid predictions", tag, n_gammas, n_protons)
+            self.n_events[tag] = (n_gammas, n_protons)
+            self.log.info(
+                "%s: %d gammas, %d protons with valid predictions",
+                tag,
+                n_gammas,
+                n_protons,
+            )
             if n_gammas == 0 or n_protons == 0:
-                self.log.warning("%s skipped: it needs gammas and protons with valid predictions", tag)
+                self.log.warning(
+                    "%s skipped: it needs gammas and protons with valid predictions",
+                    tag,
+                )
                 continue
             self.results[tag] = evaluate_tag(
-                gammas[tag], protons[tag], energy_bins, threshold_bins,
-                self.gammaness_cut, self.gamma_efficiency, self.min_events_per_bin,
-                self.n_bootstrap_resamples, rng,
+                gammas[tag],
+                protons[tag],
+                energy_bins,
+                threshold_bins,
+                self.gammaness_cut,
+                self.gamma_efficiency,
+                self.min_events_per_bin,
+                self.n_bootstrap_resamples,
+                rng,
             )
         if not self.results:
-            self._fail(f"no tag has both gammas and protons with valid predictions in {self.gamma_file} and {self.proton_file}")
+            self._fail(
+                f"no tag has both gammas and protons with valid predictions in {self.gamma_file} and {self.proton_file}"
+            )
 
     def finish(self):
         summary = summary_table(
@@ -225,7 +304,11 @@ class PerformanceTool(Tool):
             },
         )
         self.output_dir.parent.mkdir(parents=True, exist_ok=True)
-        work = Path(tempfile.mkdtemp(prefix=f".{self.output_dir.name}.", dir=self.output_dir.parent))
+        work = Path(
+            tempfile.mkdtemp(
+                prefix=f".{self.output_dir.name}.", dir=self.output_dir.parent
+            )
+        )
         try:
             written = write_performance(work, self.results, summary)
             written += plot_performance(work, self.results)
@@ -235,13 +318,24 @@ class PerformanceTool(Tool):
         finally:
             shutil.rmtree(work, ignore_errors=True)
         for path in written:
-            Provenance().add_output_file(self.output_dir / path.name, role="performance", add_meta=False)
+            Provenance().add_output_file(
+                self.output_dir / path.name, role="performance", add_meta=False
+            )
         self.log.info("wrote %d files to %s", len(written), self.output_dir)
         formatted = summary.copy()
         for name in formatted.colnames[1:]:
             if formatted[name].dtype.kind == "f":
                 formatted[name].info.format = ".3f"
         print("\n".join(formatted.pformat(max_lines=-1, max_width=-1)))
+        events = ", ".join(
+            f"{tag} {n_gammas:,} + {n_protons:,}"
+            for tag, (n_gammas, n_protons) in self.n_events.items()
+        )
+        lines = [
+            f"{Path(self.gamma_file).name} + {Path(self.proton_file).name}",
+            f"gammas + protons with valid predictions: {events}",
+        ]
+        print_summary(self, lines, [self.output_dir])
 
 
 def main():

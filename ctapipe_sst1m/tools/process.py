@@ -4,7 +4,12 @@ import os
 from pathlib import Path
 
 import numpy as np
-
+import tables
+from ctapipe.core.traits import Bool
+from ctapipe.io.hdf5dataformat import (
+    DL1_SUBARRAY_TRIGGER_TABLE,
+    DL1_TEL_PARAMETERS_GROUP,
+)
 from ctapipe.tools.process import ProcessorTool
 
 from ..components.cleaning import ImageCleanerSST
@@ -12,6 +17,8 @@ from ..components.nsb import NsbCalibrator
 from ..io.dl1_monitoring import write_nsb_monitoring
 from ..io.event_source import SST1MEventSource
 from ..io.pointing_table import add_pointing_tables
+from ..io.simulation_source import SST1MSimulationSource
+from .summary import print_summary
 
 __all__ = ["SST1MProcessorTool"]
 
@@ -32,7 +39,10 @@ class SST1MProcessorTool(ProcessorTool):
     * ``--reclean FIRST_PASS.h5``: clean with the pedestal statistics of the time
       windows of a first pass instead of the sliding buffer;
     * write to ``<output>.part`` and rename to the output only when everything
-      succeeded, so that a failed run leaves no half-written file.
+      succeeded, so that a failed run leaves no half-written file;
+    * show a progress bar (``--no-progress`` for batch jobs) and print a summary at
+      the end: events read and written, images with pixels after cleaning, NSB level
+      (``--quiet`` for none).
 
     Options and configuration files are those of ctapipe-process.
     """
@@ -51,10 +61,19 @@ class SST1MProcessorTool(ProcessorTool):
     }
     classes = ProcessorTool.classes + [NsbCalibrator]
 
+    progress_bar = Bool(
+        default_value=True,
+        help="Show a progress bar during event processing (--no-progress: none).",
+    ).tag(config=True)
+
     def setup(self):
         self.output_path = Path(self.config.DataWriter.output_path)
-        if self.output_path.exists() and not (self.overwrite or self.config.DataWriter.get("overwrite")):
-            raise FileExistsError(f"{self.output_path} exists, use --overwrite to replace it")
+        if self.output_path.exists() and not (
+            self.overwrite or self.config.DataWriter.get("overwrite")
+        ):
+            raise FileExistsError(
+                f"{self.output_path} exists, use --overwrite to replace it"
+            )
         self.part_path = self.output_path.with_name(self.output_path.name + PART_SUFFIX)
         self.part_path.unlink(missing_ok=True)
         self.config.DataWriter.output_path = str(self.part_path)
@@ -93,6 +112,7 @@ class SST1MProcessorTool(ProcessorTool):
             raise
         os.replace(self.part_path, self.output_path)
         self.log.info("wrote %s", self.output_path)
+        print_summary(self, self._console_summary(summary), [self.output_path])
 
     def _write_sst1m_outputs(self, summary):
         source = self.event_source
@@ -102,7 +122,9 @@ class SST1MProcessorTool(ProcessorTool):
             self.log.info(
                 "tel %d: %d pedestal events, average fraction of pixels with raised picture"
                 " threshold %.4f, NSB level %.3f p.e.",
-                row["tel_id"], row["n_pedestal_events"], row["mean_raised_threshold_fraction"],
+                row["tel_id"],
+                row["n_pedestal_events"],
+                row["mean_raised_threshold_fraction"],
                 row["mean_nsb_level_pe"],
             )
         write_nsb_monitoring(self.part_path, source.nsb_calibrator, summary)
@@ -116,16 +138,22 @@ class SST1MProcessorTool(ProcessorTool):
         raised = np.nan
         if isinstance(cleaner, ImageCleanerSST) and cleaner.n_images[tel_id]:
             raised = cleaner.raised_fraction_sum[tel_id] / cleaner.n_images[tel_id]
-        levels = [r[4] for r in nsb.event_records if r[2] == tel_id and np.isfinite(r[4])]
+        levels = [
+            r[4] for r in nsb.event_records if r[2] == tel_id and np.isfinite(r[4])
+        ]
         target = source.target
         return {
             "tel_id": tel_id,
             "n_shower_events": source.event_counts["SUBARRAY"],
             "n_pedestal_events": counts["pedestal events"],
             "n_unknown_events": source.event_counts["UNKNOWN"],
-            "n_events_without_pedestal_statistics": counts["events without pedestal statistics"],
+            "n_events_without_pedestal_statistics": counts[
+                "events without pedestal statistics"
+            ],
             "n_events_with_dead_pixels": counts["events with dead pixels"],
-            "n_events_with_interpolated_pixels": counts["events with interpolated pixels"],
+            "n_events_with_interpolated_pixels": counts[
+                "events with interpolated pixels"
+            ],
             "n_interpolated_pixels": counts["interpolated pixels"],
             "n_events_with_saturated_pixels": counts["events with saturated pixels"],
             "n_saturated_pixels": counts["saturated pixels"],
@@ -133,7 +161,9 @@ class SST1MProcessorTool(ProcessorTool):
             "mean_nsb_level_pe": float(np.mean(levels)) if levels else np.nan,
             "nsb_rate_mhz": nsb.nsb_rate(tel_id) or np.nan,
             "calibration_file": source.r0_r1.calibration_files.get(tel_id, ""),
-            "window_transmittance_file": str(nsb.window_transmittance_path.tel[tel_id] or ""),
+            "window_transmittance_file": str(
+                nsb.window_transmittance_path.tel[tel_id] or ""
+            ),
             "target": target.name if target else "",
             "wobble": target.wobble if target else "",
             "pointing_ra_deg": target.ra_deg if target else np.nan,
@@ -143,6 +173,33 @@ class SST1MProcessorTool(ProcessorTool):
             "voltage_drop_correction": nsb.voltage_drop_mode,
         }
 
+    def _console_summary(self, summary):
+        """The lines of the final summary: events read and written, images, NSB level."""
+        source = self.event_source
+        line = Path(source.input_url).name
+        if isinstance(source, SST1MEventSource):
+            if len(source.file_paths) > 1:
+                line += f" and {len(source.file_paths) - 1} more files"
+            counts = ", ".join(
+                f"{n:,} {kind}" for kind, n in sorted(source.event_counts.items())
+            )
+            line += f": read {counts} events"
+        elif isinstance(source, SST1MSimulationSource):
+            line += f": {source.n_thrown:,} showers simulated, {source.n_triggered:,} triggered"
+        n_events, images = _written_counts(self.output_path)
+        lines = [f"{line}; {n_events:,} events written"]
+        nsb = {row["tel_id"]: row for row in summary}
+        for tel_id, (n_images, n_cleaned) in images.items():
+            line = f"tel {tel_id}: {n_cleaned:,} of {n_images:,} images with pixels after cleaning"
+            if tel_id in nsb:
+                row = nsb[tel_id]
+                line += (
+                    f"; NSB level {row['mean_nsb_level_pe']:.2f} p.e."
+                    f" from {row['n_pedestal_events']:,} pedestal events"
+                )
+            lines.append(line)
+        return lines
+
     def _discard_output(self):
         self._exit_stack.close()
         self.part_path.unlink(missing_ok=True)
@@ -151,11 +208,36 @@ class SST1MProcessorTool(ProcessorTool):
 def _context_metadata(summary):
     """The processing summary as DataWriter context metadata (``CONTEXT SST1M TEL<id> <KEY>``)."""
     return {
-        f"SST1M TEL{row['tel_id']:03d} {key.upper()}": value if isinstance(value, str) else float(value)
+        f"SST1M TEL{row['tel_id']:03d} {key.upper()}": value
+        if isinstance(value, str)
+        else float(value)
         for row in summary
         for key, value in row.items()
         if key != "tel_id"
     }
+
+
+def _written_counts(path):
+    """
+    Subarray events of a DL1 file, and per telescope its images and those with
+    pixels after cleaning: ``n_events, {tel_id: (n_images, n_cleaned)}``.
+    """
+    with tables.open_file(path) as h5file:
+        n_events = (
+            h5file.get_node(DL1_SUBARRAY_TRIGGER_TABLE).nrows
+            if DL1_SUBARRAY_TRIGGER_TABLE in h5file
+            else 0
+        )
+        images = {}
+        if DL1_TEL_PARAMETERS_GROUP in h5file:
+            for table in h5file.iter_nodes(DL1_TEL_PARAMETERS_GROUP, classname="Table"):
+                # -1: no parameters (the image fails ImageProcessor's quality query)
+                n_pixels = table.col("morphology_n_pixels")
+                images[int(table.name.removeprefix("tel_"))] = (
+                    len(n_pixels),
+                    int(np.count_nonzero(n_pixels > 0)),
+                )
+    return n_events, images
 
 
 def main():

@@ -3,14 +3,16 @@
 from importlib.resources import files
 from pathlib import Path
 
+import numpy as np
 from ctapipe.core import Tool
 from ctapipe.core.tool import run_tool
-from ctapipe.core.traits import Bool, CaselessStrEnum, Float, Int
+from ctapipe.core.traits import Bool, CaselessStrEnum, Float, Int, flag
 from ctapipe.core.traits import Path as PathTrait
 
 from ..io.simulation_card import SimulationCard, write_card
 from ..plotting import plot_simulation_overview
 from .process import SST1MProcessorTool
+from .summary import print_summary
 
 __all__ = ["SimulateTool", "PRODUCTION_DEFAULTS"]
 
@@ -38,33 +40,71 @@ class SimulateTool(Tool):
     sst1m-simulate --particle proton --spectrum diffuse --n-showers 20000 --seed 2 --output proton.dl1.h5
     """
 
-    particle = CaselessStrEnum(["gamma", "proton"], default_value="gamma", help="Primary particle.").tag(config=True)
+    particle = CaselessStrEnum(
+        ["gamma", "proton"], default_value="gamma", help="Primary particle."
+    ).tag(config=True)
     spectrum = CaselessStrEnum(
-        ["point", "diffuse"], default_value="point",
+        ["point", "diffuse"],
+        default_value="point",
         help="point: source at source_offset_deg from the pointing; diffuse: within viewcone_deg.",
     ).tag(config=True)
-    n_showers = Int(default_value=1000, min=1, help="Number of simulated showers.").tag(config=True)
-    shower_reuse = Int(default_value=1, min=1, help="Uses of each shower with other core positions.").tag(config=True)
+    n_showers = Int(default_value=1000, min=1, help="Number of simulated showers.").tag(
+        config=True
+    )
+    shower_reuse = Int(
+        default_value=1, min=1, help="Uses of each shower with other core positions."
+    ).tag(config=True)
     seed = Int(default_value=0, help="Random seed.").tag(config=True)
-    obs_id = Int(default_value=1, help="obs_id (run number) of the production.").tag(config=True)
-    energy_min_tev = Float(default_value=None, allow_none=True, help="Minimum energy (TeV); default 0.2 gammas, 0.4 protons.").tag(config=True)
-    energy_max_tev = Float(default_value=300.0, help="Maximum energy (TeV).").tag(config=True)
-    spectral_index = Float(default_value=-2.0, help="Power-law index of the simulated spectrum.").tag(config=True)
-    max_impact_m = Float(default_value=None, allow_none=True, help="Core scatter radius (m); default 500 gammas, 800 protons.").tag(config=True)
-    viewcone_deg = Float(default_value=None, allow_none=True, help="Diffuse viewcone radius (deg); default 6 gammas, 8 protons.").tag(config=True)
-    pointing_alt_deg = Float(default_value=70.0, help="Pointing altitude (deg).").tag(config=True)
-    pointing_az_deg = Float(default_value=180.0, help="Pointing azimuth (deg).").tag(config=True)
-    source_offset_deg = Float(default_value=0.4, help="Point source offset from the pointing (deg, wobble).").tag(config=True)
-    output = PathTrait(default_value=None, allow_none=True, directory_ok=False, help="DL1 output file.").tag(config=True)
+    obs_id = Int(default_value=1, help="obs_id (run number) of the production.").tag(
+        config=True
+    )
+    energy_min_tev = Float(
+        default_value=None,
+        allow_none=True,
+        help="Minimum energy (TeV); default 0.2 gammas, 0.4 protons.",
+    ).tag(config=True)
+    energy_max_tev = Float(default_value=300.0, help="Maximum energy (TeV).").tag(
+        config=True
+    )
+    spectral_index = Float(
+        default_value=-2.0, help="Power-law index of the simulated spectrum."
+    ).tag(config=True)
+    max_impact_m = Float(
+        default_value=None,
+        allow_none=True,
+        help="Core scatter radius (m); default 500 gammas, 800 protons.",
+    ).tag(config=True)
+    viewcone_deg = Float(
+        default_value=None,
+        allow_none=True,
+        help="Diffuse viewcone radius (deg); default 6 gammas, 8 protons.",
+    ).tag(config=True)
+    pointing_alt_deg = Float(default_value=70.0, help="Pointing altitude (deg).").tag(
+        config=True
+    )
+    pointing_az_deg = Float(default_value=180.0, help="Pointing azimuth (deg).").tag(
+        config=True
+    )
+    source_offset_deg = Float(
+        default_value=0.4, help="Point source offset from the pointing (deg, wobble)."
+    ).tag(config=True)
+    output = PathTrait(
+        default_value=None, allow_none=True, directory_ok=False, help="DL1 output file."
+    ).tag(config=True)
     raw_dir = PathTrait(
-        default_value=None, allow_none=True, directory_ok=True, file_ok=False,
+        default_value=None,
+        allow_none=True,
+        directory_ok=True,
+        file_ok=False,
         help=(
             "Instead of DL1, write raw zfits runs of telescopes 21 and 22 (White Rabbit and"
             " camera clocks, SWAT numbers, TARGET, interleaved pedestals, several files per"
             " run) and a truth table of the true pairs into this directory."
         ),
     ).tag(config=True)
-    progress_bar = Bool(default_value=True, help="Show a progress bar.").tag(config=True)
+    progress_bar = Bool(
+        default_value=True, help="Show a progress bar over the thrown showers."
+    ).tag(config=True)
 
     aliases = {
         "particle": "SimulateTool.particle",
@@ -75,10 +115,18 @@ class SimulateTool(Tool):
         "raw-dir": "SimulateTool.raw_dir",
         "obs-id": "SimulateTool.obs_id",
     }
+    flags = flag(
+        "progress",
+        "SimulateTool.progress_bar",
+        "Show a progress bar over the thrown showers.",
+        "No progress bar.",
+    )
 
     def card(self):
         """The simulation card of the configured production."""
-        max_impact, viewcone, energy_min = PRODUCTION_DEFAULTS[(self.particle, self.spectrum)]
+        max_impact, viewcone, energy_min = PRODUCTION_DEFAULTS[
+            (self.particle, self.spectrum)
+        ]
         return SimulationCard(
             particle=self.particle,
             spectrum=self.spectrum,
@@ -90,7 +138,9 @@ class SimulateTool(Tool):
             energy_max_tev=self.energy_max_tev,
             spectral_index=self.spectral_index,
             max_impact_m=self.max_impact_m or max_impact,
-            viewcone_deg=self.viewcone_deg if self.viewcone_deg is not None else viewcone,
+            viewcone_deg=self.viewcone_deg
+            if self.viewcone_deg is not None
+            else viewcone,
             pointing_alt_deg=self.pointing_alt_deg,
             pointing_az_deg=self.pointing_az_deg,
             source_offset_deg=self.source_offset_deg,
@@ -103,21 +153,41 @@ class SimulateTool(Tool):
         if self.output is None:
             raise ValueError("Give --output or --raw-dir")
         output = Path(self.output)
-        card_path = output.with_name(output.name.removesuffix(".h5").removesuffix(".dl1") + ".simcard.yaml")
+        card_path = output.with_name(
+            output.name.removesuffix(".h5").removesuffix(".dl1") + ".simcard.yaml"
+        )
         write_card(card_path, self.card())
         config = Path(str(files("ctapipe_sst1m") / "resources" / "sst1m_mc.yaml"))
-        argv = [f"--input={card_path}", f"--output={output}", f"--config={config}"]
+        # the bar of the source counts thrown showers; that of ProcessorTool, triggered
+        # events, whose number is unknown
+        argv = [
+            f"--input={card_path}",
+            f"--output={output}",
+            f"--config={config}",
+            f"--SST1MSimulationSource.progress_bar={self.progress_bar}",
+            "--no-progress",
+        ]
         if self.overwrite:
             argv.append("--overwrite")
-        if self.progress_bar:
-            argv.append("--progress")
+        if self.quiet:
+            argv.append("--quiet")
         status = run_tool(SST1MProcessorTool(), argv=argv, raises=True)
         if status != 0:
             raise RuntimeError(f"processing {card_path} failed with status {status}")
-        overview = output.with_name(output.name.removesuffix(".h5").removesuffix(".dl1") + "_overview.png")
+        overview = output.with_name(
+            output.name.removesuffix(".h5").removesuffix(".dl1") + "_overview.png"
+        )
         plot_simulation_overview(output, card_path, overview)
         self.log.info("wrote %s (card %s, overview %s)", output, card_path, overview)
+        print_summary(self, [self._production()], [card_path, output, overview])
 
+    def _production(self):
+        """The simulated production in a few words."""
+        card = self.card()
+        return (
+            f"{card.n_showers * card.shower_reuse:,} {card.particle} showers ({card.spectrum},"
+            f" {card.energy_min_tev:g}-{card.energy_max_tev:g} TeV, seed {card.seed})"
+        )
 
     def _write_raw_runs(self):
         from ..io.simulated_raw_runs import write_simulated_raw_runs
@@ -126,11 +196,24 @@ class SimulateTool(Tool):
         directory.mkdir(parents=True, exist_ok=True)
         card_path = directory / f"{self.particle}_{self.spectrum}.simcard.yaml"
         write_card(card_path, self.card())
-        paths, truth = write_simulated_raw_runs(card_path, directory, run=self.obs_id)
-        for tel_id, tel_paths in paths.items():
-            self.log.info("telescope %d: %d raw files", tel_id, len(tel_paths))
-            print(f"telescope {tel_id}: {len(tel_paths)} raw files in {directory}")
-        print(f"{len(truth)} triggered events, truth table in {directory}")
+        paths, truth = write_simulated_raw_runs(
+            card_path, directory, run=self.obs_id, progress_bar=self.progress_bar
+        )
+        triggered = {
+            tel_id: truth[f"tel_{tel_id:03d}_event_number"] > 0 for tel_id in paths
+        }
+        in_both = np.logical_and.reduce(list(triggered.values()))
+        lines = [
+            f"{self._production()}: {len(truth):,} triggered, {np.count_nonzero(in_both):,} in both telescopes"
+        ]
+        lines += [
+            f"telescope {tel_id}: {np.count_nonzero(triggered[tel_id]):,} events in {len(tel_paths)} raw file(s)"
+            for tel_id, tel_paths in paths.items()
+        ]
+        lines.append(
+            f"simulation card {card_path.name} and truth table of the pairs next to them"
+        )
+        print_summary(self, lines, [directory])
 
 
 def main():

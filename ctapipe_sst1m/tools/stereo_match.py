@@ -8,13 +8,18 @@ import astropy.units as u
 import numpy as np
 from astropy.coordinates import EarthLocation
 from astropy.table import Table
-from ctapipe.containers import EventIndexContainer, EventType, TelescopePointingContainer
+from ctapipe.containers import (
+    EventIndexContainer,
+    EventType,
+    TelescopePointingContainer,
+)
 from ctapipe.core import Tool
-from ctapipe.core.traits import Bool, Dict, Float, Int, List
+from ctapipe.core.traits import Bool, Dict, Float, Int, List, flag
 from ctapipe.core.traits import Path as PathTrait
 from ctapipe.instrument import SubarrayDescription
 from ctapipe.io import DataWriter, HDF5EventSource, read_table, write_table
 from ctapipe.reco import ShowerProcessor
+from tqdm.auto import tqdm
 
 from ..components.coincidence import CoincidenceMatcher
 from ..io.event_source import DEFAULT_TELESCOPE_LOCATIONS
@@ -22,6 +27,7 @@ from ..io.mono_dl1 import expand_inputs, read_mono_index
 from ..io.pointing import TrackingPointing
 from ..io.pointing_table import add_pointing_tables
 from ..io.times import tai_ns, tai_time
+from .summary import print_step, print_summary
 
 __all__ = ["StereoMatchTool"]
 
@@ -80,11 +86,13 @@ class StereoMatchTool(Tool):
     ).tag(config=True)
 
     write_images = Bool(
-        default_value=True, help="Copy the DL1 images of the matched events (if the inputs have them)."
+        default_value=True,
+        help="Copy the DL1 images of the matched events (if the inputs have them).",
     ).tag(config=True)
 
     overlap_margin_s = Float(
-        default_value=1.0, help="Telescope-22 files overlapping the run within this margin (s) are used."
+        default_value=1.0,
+        help="Telescope-22 files overlapping the run within this margin (s) are used.",
     ).tag(config=True)
 
     mono_event_id_offset = Int(
@@ -100,6 +108,11 @@ class StereoMatchTool(Tool):
         help="Geodetic position [lon_deg, lat_deg, height_m] per telescope, for Alt/Az of the pointing.",
     ).tag(config=True)
 
+    progress_bar = Bool(
+        default_value=True,
+        help="Show a progress bar while the stereo events are written.",
+    ).tag(config=True)
+
     aliases = {
         "input-tel1": "StereoMatchTool.input_tel1",
         "input-tel2": "StereoMatchTool.input_tel2",
@@ -107,28 +120,52 @@ class StereoMatchTool(Tool):
         "method": "CoincidenceMatcher.method",
     }
     flags = {
-        "keep-mono": ({"StereoMatchTool": {"keep_mono": True}}, "Keep unmatched events as mono events."),
-        "overwrite": ({"StereoMatchTool": {"overwrite": True}}, "Overwrite existing outputs."),
+        **flag(
+            "progress",
+            "StereoMatchTool.progress_bar",
+            "Show a progress bar.",
+            "No progress bar.",
+        ),
+        "keep-mono": (
+            {"StereoMatchTool": {"keep_mono": True}},
+            "Keep unmatched events as mono events.",
+        ),
+        "overwrite": (
+            {"StereoMatchTool": {"overwrite": True}},
+            "Overwrite existing outputs.",
+        ),
     }
     classes = [CoincidenceMatcher, ShowerProcessor]
 
     def setup(self):
         if not self.input_tel1 or not self.input_tel2 or self.output is None:
             raise ValueError("Give --input-tel1, --input-tel2 and --output")
-        self.tel2_indices = [read_mono_index(path, TEL_2) for path in expand_inputs(self.input_tel2)]
+        self.tel2_indices = [
+            read_mono_index(path, TEL_2) for path in expand_inputs(self.input_tel2)
+        ]
         if not self.tel2_indices:
             raise ValueError(f"No telescope-22 DL1 files in {self.input_tel2}")
         self.matcher = CoincidenceMatcher(parent=self)
         several = len(self.input_tel1) > 1
         if several and not Path(self.output).is_dir():
-            raise ValueError(f"{self.output}: several --input-tel1 files need an existing output directory")
+            raise ValueError(
+                f"{self.output}: several --input-tel1 files need an existing output directory"
+            )
         self.outputs = {
-            Path(path): (Path(self.output) / f"{Path(path).stem}_stereo.h5" if several else Path(self.output))
+            Path(path): (
+                Path(self.output) / f"{Path(path).stem}_stereo.h5"
+                if several
+                else Path(self.output)
+            )
             for path in self.input_tel1
         }
         for output in self.outputs.values():
             if output.exists() and not self.overwrite:
                 raise FileExistsError(f"{output} exists, use --overwrite to replace it")
+        #: events of telescope 21 and 22 matched, stereo events and all events written
+        self.totals = Counter()
+        self.not_matched = []
+        self.written = []
 
     def start(self):
         for tel1_path, output in self.outputs.items():
@@ -137,22 +174,45 @@ class StereoMatchTool(Tool):
                 self._match_run(index_1, output)
             except NoCoincidence as reason:
                 self.log.warning("%s: no stereo events written: %s", tel1_path, reason)
-                print(f"{tel1_path}: no stereo events: {reason}")
+                self.not_matched.append(f"{tel1_path}: no stereo events: {reason}")
+
+    def finish(self):
+        totals = self.totals
+        lines = list(self.not_matched)
+        n_runs = len(self.outputs) - len(self.not_matched)
+        if n_runs:
+            line = (
+                f"{n_runs} run(s): {totals['tel 21']:,} + {totals['tel 22']:,} events in"
+                f" (telescope 21 + 22), {totals['stereo']:,} stereo events out"
+                f" ({self.matcher.method})"
+            )
+            if self.keep_mono:
+                line += f" and {totals['written'] - totals['stereo']:,} mono events"
+            lines.insert(0, line)
+        several = len(self.outputs) > 1
+        print_summary(
+            self, lines, [self.output] if several and self.written else self.written
+        )
 
     # --------------------------------------------------------------- one run
     def _overlapping(self, index_1):
         if index_1.time_range_ns is None:
             raise NoCoincidence("the telescope-21 file has no shower events")
-        margin = int(self.overlap_margin_s * 1e9) + abs(self.matcher.offset_scan_start_ns)
+        margin = int(self.overlap_margin_s * 1e9) + abs(
+            self.matcher.offset_scan_start_ns
+        )
         start, stop = index_1.time_range_ns
         chosen = [
-            index for index in self.tel2_indices
+            index
+            for index in self.tel2_indices
             if index.time_range_ns is not None
             and index.time_range_ns[0] <= stop + margin
             and index.time_range_ns[1] >= start - margin
         ]
         if not chosen:
-            ranges = ", ".join(f"{i.path.name} {_span(i.time_range_ns)}" for i in self.tel2_indices)
+            ranges = ", ".join(
+                f"{i.path.name} {_span(i.time_range_ns)}" for i in self.tel2_indices
+            )
             raise NoCoincidence(
                 f"no telescope-22 file overlaps {_span(index_1.time_range_ns)} (files: {ranges})"
             )
@@ -171,26 +231,55 @@ class StereoMatchTool(Tool):
         if method == "SWATEventIDs":
             for index in [index_1, *tel2]:
                 if index.swat_event_ids is False:
-                    raise ValueError(f"{index.path}: event ids are not SWAT numbers; use another --method")
+                    raise ValueError(
+                        f"{index.path}: event ids are not SWAT numbers; use another --method"
+                    )
 
-        file_of = np.concatenate([np.full(len(i.event_id), n) for n, i in enumerate(tel2)])
+        file_of = np.concatenate(
+            [np.full(len(i.event_id), n) for n, i in enumerate(tel2)]
+        )
         row_of = np.concatenate([np.arange(len(i.event_id)) for i in tel2])
-        times_2 = np.concatenate([i.time_ns if method != "SlidingWindow" else i.camera_time_ns for i in tel2])
-        times_1 = index_1.time_ns if method != "SlidingWindow" else index_1.camera_time_ns
+        times_2 = np.concatenate(
+            [i.time_ns if method != "SlidingWindow" else i.camera_time_ns for i in tel2]
+        )
+        times_1 = (
+            index_1.time_ns if method != "SlidingWindow" else index_1.camera_time_ns
+        )
         ids_2 = np.concatenate([i.event_id for i in tel2])
-        result = self.matcher(times_1, times_2, event_ids_1=index_1.event_id, event_ids_2=ids_2)
+        result = self.matcher(
+            times_1, times_2, event_ids_1=index_1.event_id, event_ids_2=ids_2
+        )
 
         self.log.info(
             "%s: %s matched %d pairs; tel 21 %s; tel 22 %s; offset %d ns",
-            index_1.path.name, method, len(result.index_1), result.counts_1, result.counts_2, result.offset_ns,
+            index_1.path.name,
+            method,
+            len(result.index_1),
+            result.counts_1,
+            result.counts_2,
+            result.offset_ns,
         )
-        print(
+        print_step(
+            self,
             f"{index_1.path.name}: {len(result.index_1)} stereo events ({method}, offset"
-            f" {result.offset_ns} ns); tel 21 {dict(result.counts_1)}; tel 22 {dict(result.counts_2)}"
+            f" {result.offset_ns} ns); tel 21 {dict(result.counts_1)}; tel 22 {dict(result.counts_2)}",
+        )
+        self.totals.update(
+            {
+                "tel 21": len(times_1),
+                "tel 22": len(times_2),
+                "stereo": len(result.index_1),
+            }
         )
 
         partners = {
-            int(i1): (int(file_of[i2]), int(row_of[i2]), int(times_1[i1]), int(times_2[i2]), int(dt))
+            int(i1): (
+                int(file_of[i2]),
+                int(row_of[i2]),
+                int(times_1[i1]),
+                int(times_2[i2]),
+                int(dt),
+            )
             for i1, i2, dt in zip(result.index_1, result.index_2, result.delta_t_ns)
         }
         part = output.with_name(output.name + ".part")
@@ -202,26 +291,42 @@ class StereoMatchTool(Tool):
         except BaseException:
             part.unlink(missing_ok=True)
             raise
-        self._plot(result, output.with_name(output.stem + "_coincidences.png"))
+        png = output.with_name(output.stem + "_coincidences.png")
+        self._plot(result, png)
+        self.written += [output, png]
         self.log.info("wrote %s", output)
 
     def _write(self, index_1, tel2, partners, result, part):
         """Stereo events through ShowerProcessor and ctapipe's DataWriter; returns the pairs written."""
         tel2_events = self._load_tel2_events(tel2, partners)
         pointing = self._pointing(index_1.path)
-        shower_processor = ShowerProcessor(subarray=SubarrayDescription.from_hdf(index_1.path), parent=self)
+        shower_processor = ShowerProcessor(
+            subarray=SubarrayDescription.from_hdf(index_1.path), parent=self
+        )
         counts = Counter()
         pairs = []
         with HDF5EventSource(index_1.path) as source:
-            has_images = self.write_images and "DL1_IMAGES" in {d.name for d in source.datalevels}
+            has_images = self.write_images and "DL1_IMAGES" in {
+                d.name for d in source.datalevels
+            }
             writer = DataWriter(
-                event_source=source, output_path=part, parent=self, overwrite=True,
-                write_dl1_parameters=True, write_dl1_images=has_images, write_dl2=True,
+                event_source=source,
+                output_path=part,
+                parent=self,
+                overwrite=True,
+                write_dl1_parameters=True,
+                write_dl1_images=has_images,
+                write_dl2=True,
             )
             writer.context_metadata = _context_metadata(result)
             with writer:
                 row = 0
-                for event in source:
+                for event in tqdm(
+                    source,
+                    desc=index_1.path.name,
+                    unit=" events",
+                    disable=not self.progress_bar,
+                ):
                     if event.trigger.event_type != EventType.SUBARRAY:
                         continue
                     partner = partners.get(row)
@@ -235,16 +340,27 @@ class StereoMatchTool(Tool):
                         self._add_telescope(event, other)
                         pairs.append(
                             {
-                                "obs_id": event.index.obs_id, "event_id": event.index.event_id,
-                                "obs_id_2": other.index.obs_id, "event_id_2": other.index.event_id,
-                                "time_1": partner[2], "time_2": partner[3], "delta_t": partner[4],
+                                "obs_id": event.index.obs_id,
+                                "event_id": event.index.event_id,
+                                "obs_id_2": other.index.obs_id,
+                                "event_id_2": other.index.event_id,
+                                "time_1": partner[2],
+                                "time_2": partner[3],
+                                "delta_t": partner[4],
                             }
                         )
                     self._finish_event(event, pointing, shower_processor, writer)
                 if self.keep_mono:
                     for n, index in enumerate(tel2):
                         matched_rows = {p[1] for p in partners.values() if p[0] == n}
-                        self._write_tel2_monos(index, matched_rows, index_1, pointing, shower_processor, writer)
+                        self._write_tel2_monos(
+                            index,
+                            matched_rows,
+                            index_1,
+                            pointing,
+                            shower_processor,
+                            writer,
+                        )
         self.log.info("written: %d stereo events, %s", len(pairs), dict(counts))
         return pairs
 
@@ -264,7 +380,9 @@ class StereoMatchTool(Tool):
                     row += 1
         return events
 
-    def _write_tel2_monos(self, index, matched_rows, index_1, pointing, shower_processor, writer):
+    def _write_tel2_monos(
+        self, index, matched_rows, index_1, pointing, shower_processor, writer
+    ):
         swat = index.swat_event_ids
         with HDF5EventSource(index.path) as source:
             row = 0
@@ -272,8 +390,12 @@ class StereoMatchTool(Tool):
                 if event.trigger.event_type != EventType.SUBARRAY:
                     continue
                 if row not in matched_rows:
-                    event_id = event.index.event_id + (0 if swat else self.mono_event_id_offset)
-                    event.index = EventIndexContainer(obs_id=index_1.obs_id, event_id=event_id)
+                    event_id = event.index.event_id + (
+                        0 if swat else self.mono_event_id_offset
+                    )
+                    event.index = EventIndexContainer(
+                        obs_id=index_1.obs_id, event_id=event_id
+                    )
                     self._finish_event(event, pointing, shower_processor, writer)
                 row += 1
 
@@ -297,6 +419,7 @@ class StereoMatchTool(Tool):
             event.monitoring.pointing.array_azimuth = first.azimuth
         shower_processor(event)
         writer(event)
+        self.totals["written"] += 1
 
     def _pointing(self, path):
         """TrackingPointing per telescope from the ICRS pointing of the observation block, or None."""
@@ -304,11 +427,15 @@ class StereoMatchTool(Tool):
         ra = block["subarray_pointing_lon"].quantity[0].to_value(u.deg)
         dec = block["subarray_pointing_lat"].quantity[0].to_value(u.deg)
         if not (np.isfinite(ra) and np.isfinite(dec)):
-            self.log.warning("%s: no pointing, stereo geometry cannot be reconstructed", path)
+            self.log.warning(
+                "%s: no pointing, stereo geometry cannot be reconstructed", path
+            )
             return None
         return {
             tel_id: TrackingPointing(
-                ra, dec, EarthLocation(lon=lon * u.deg, lat=lat * u.deg, height=height * u.m)
+                ra,
+                dec,
+                EarthLocation(lon=lon * u.deg, lat=lat * u.deg, height=height * u.m),
             )
             for tel_id, (lon, lat, height) in self.telescope_locations.items()
         }
@@ -320,15 +447,27 @@ class StereoMatchTool(Tool):
             {
                 "obs_id": np.array([p["obs_id"] for p in pairs], dtype=np.int64),
                 "event_id": np.array([p["event_id"] for p in pairs], dtype=np.int64),
-                "tel_021_event_id": np.array([p["event_id"] for p in pairs], dtype=np.int64),
-                "tel_022_obs_id": np.array([p["obs_id_2"] for p in pairs], dtype=np.int64),
-                "tel_022_event_id": np.array([p["event_id_2"] for p in pairs], dtype=np.int64),
-                "tel_021_time_ns": np.array([p["time_1"] for p in pairs], dtype=np.int64),
-                "tel_022_time_ns": np.array([p["time_2"] for p in pairs], dtype=np.int64),
+                "tel_021_event_id": np.array(
+                    [p["event_id"] for p in pairs], dtype=np.int64
+                ),
+                "tel_022_obs_id": np.array(
+                    [p["obs_id_2"] for p in pairs], dtype=np.int64
+                ),
+                "tel_022_event_id": np.array(
+                    [p["event_id_2"] for p in pairs], dtype=np.int64
+                ),
+                "tel_021_time_ns": np.array(
+                    [p["time_1"] for p in pairs], dtype=np.int64
+                ),
+                "tel_022_time_ns": np.array(
+                    [p["time_2"] for p in pairs], dtype=np.int64
+                ),
                 "delta_t_ns": np.array([p["delta_t"] for p in pairs], dtype=np.int64),
             }
         )
-        pair_table.meta["time_scale"] = "TAI ns since 1970-01-01 (times used for the matching)"
+        pair_table.meta["time_scale"] = (
+            "TAI ns since 1970-01-01 (times used for the matching)"
+        )
         write_table(pair_table, part, COINCIDENCE_TABLE, overwrite=True)
         summary = Table(
             {
@@ -341,7 +480,12 @@ class StereoMatchTool(Tool):
         )
         write_table(summary, part, COINCIDENCE_SUMMARY, overwrite=True)
         if result.scan_offsets_ns is not None:
-            scan = Table({"offset_ns": result.scan_offsets_ns, "n_coincidences": result.scan_coincidences})
+            scan = Table(
+                {
+                    "offset_ns": result.scan_offsets_ns,
+                    "n_coincidences": result.scan_coincidences,
+                }
+            )
             write_table(scan, part, OFFSET_SCAN_TABLE, overwrite=True)
 
     def _plot(self, result, png):
@@ -352,8 +496,16 @@ class StereoMatchTool(Tool):
 
         fig, ax = plt.subplots(figsize=(7, 4.5), layout="constrained")
         if result.scan_offsets_ns is not None:
-            ax.plot(result.scan_offsets_ns / 1e6, result.scan_coincidences, drawstyle="steps-mid")
-            ax.axvline(result.offset_ns / 1e6, color="C1", label=f"offset {result.offset_ns / 1e6:.3f} ms")
+            ax.plot(
+                result.scan_offsets_ns / 1e6,
+                result.scan_coincidences,
+                drawstyle="steps-mid",
+            )
+            ax.axvline(
+                result.offset_ns / 1e6,
+                color="C1",
+                label=f"offset {result.offset_ns / 1e6:.3f} ms",
+            )
             ax.set_xlabel("telescope 22 − telescope 21 clock offset [ms]")
             ax.set_ylabel("coincidences")
             ax.legend()
@@ -374,7 +526,10 @@ def _span(time_range_ns):
 
 
 def _context_metadata(result):
-    metadata = {"SST1M COINCIDENCE METHOD": result.method, "SST1M COINCIDENCE OFFSET_NS": float(result.offset_ns)}
+    metadata = {
+        "SST1M COINCIDENCE METHOD": result.method,
+        "SST1M COINCIDENCE OFFSET_NS": float(result.offset_ns),
+    }
     for tel_id, counts in ((21, result.counts_1), (22, result.counts_2)):
         for key, value in counts.items():
             metadata[f"SST1M COINCIDENCE TEL{tel_id:03d} {key.upper()}"] = float(value)

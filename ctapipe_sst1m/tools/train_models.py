@@ -3,6 +3,7 @@
 import hashlib
 import shutil
 import sys
+import warnings
 from importlib.resources import files
 from pathlib import Path
 
@@ -12,6 +13,7 @@ import tables
 import yaml
 from astropy.table import Table, vstack
 from ctapipe.core import FeatureGenerator, Tool, ToolConfigurationError
+from ctapipe.core.provenance import MissingReferenceMetadata
 from ctapipe.core.traits import Bool, CaselessStrEnum, Float, Int, List, Unicode, flag
 from ctapipe.core.traits import Path as PathTrait
 from ctapipe.io import TableLoader, read_table
@@ -21,6 +23,7 @@ from ctapipe.reco import (
     DispReconstructor,
     ParticleClassifier,
 )
+from ctapipe.reco.disp import compute_true_disp
 from ctapipe.reco.sklearn import MLQualityQuery
 from sklearn.metrics import roc_auc_score
 
@@ -30,12 +33,12 @@ from ..components.training import (
     read_training_table,
     sample_rows,
     split_rows,
-    true_disp,
 )
 from ..io.model_sets import TRAINING_RECORD, node_name, reconstructor_prefix
 from ..plotting import plot_feature_importances
 from ..version import __version__
 from .process import PART_SUFFIX
+from .summary import print_step, print_summary
 
 __all__ = ["TrainModelsTool", "DEFAULT_CONFIG", "RECO_FEATURES"]
 
@@ -43,8 +46,8 @@ DEFAULT_CONFIG = Path(str(files("ctapipe_sst1m") / "resources" / "sst1m_models.y
 
 #: derived features of the classifier from the energy and disp predictions of its variant
 RECO_FEATURES = {
-    "log_reco_energy": "log10({regressor}_tel_energy.quantity.to_value(u.TeV))",
-    "reco_disp_norm": "abs({disp}_tel_parameter.quantity.to_value(u.deg))",
+    "log_reco_energy": "log10({regressor}_tel_energy.to_value(u.TeV))",
+    "reco_disp_norm": "abs({disp}_tel_parameter.to_value(u.deg))",
 }
 
 
@@ -81,35 +84,50 @@ class TrainModelsTool(Tool):
     ).tag(config=True)
 
     gamma_input = PathTrait(
-        default_value=None, allow_none=True, exists=True, directory_ok=False,
+        default_value=None,
+        allow_none=True,
+        exists=True,
+        directory_ok=False,
         help="Simulated DL1 file of diffuse gammas (sst1m-simulate or ctapipe-process with sst1m_mc.yaml).",
     ).tag(config=True)
     proton_input = PathTrait(
-        default_value=None, allow_none=True, exists=True, directory_ok=False,
+        default_value=None,
+        allow_none=True,
+        exists=True,
+        directory_ok=False,
         help="Simulated DL1 file of diffuse protons; without it no classifier is trained.",
     ).tag(config=True)
     output_dir = PathTrait(
-        default_value=None, allow_none=True, file_ok=False,
+        default_value=None,
+        allow_none=True,
+        file_ok=False,
         help="Models directory; the set is written to <output_dir>/<node> (see node_name).",
     ).tag(config=True)
     node = Unicode(
-        default_value=None, allow_none=True,
+        default_value=None,
+        allow_none=True,
         help="Name of the model set directory; default ze<zenith>_az<azimuth>_nsb<nsb_rate_mhz> of the gamma input.",
     ).tag(config=True)
     nsb_rate_mhz = Float(
-        default_value=80.0, help="NSB rate (MHz) of the simulation, recorded as the node's NSB."
+        default_value=80.0,
+        help="NSB rate (MHz) of the simulation, recorded as the node's NSB.",
     ).tag(config=True)
     variants = List(
-        CaselessStrEnum(["mono", "stereo"]), default_value=["mono", "stereo"],
+        CaselessStrEnum(["mono", "stereo"]),
+        default_value=["mono", "stereo"],
         help="Model variants to train.",
     ).tag(config=True)
     stereo_features = List(
         Unicode(),
-        default_value=["HillasReconstructor_tel_impact_distance", "HillasReconstructor_h_max"],
+        default_value=[
+            "HillasReconstructor_tel_impact_distance",
+            "HillasReconstructor_h_max",
+        ],
         help="Features added to every feature list for the stereo variant.",
     ).tag(config=True)
     n_training_events = Int(
-        default_value=500000, allow_none=True,
+        default_value=500000,
+        allow_none=True,
         help="Gamma telescope events for energy and disp, and total events of the classifier (None: all).",
     ).tag(config=True)
     gamma_to_proton_training_ratio = Float(
@@ -119,9 +137,15 @@ class TrainModelsTool(Tool):
         default_value=0.33,
         help="Fraction of the gammas kept for the classifier when it uses log_reco_energy or reco_disp_norm.",
     ).tag(config=True)
-    random_seed = Int(default_value=42, help="Seed of the event sampling and of the forests.").tag(config=True)
-    chunk_size = Int(default_value=100000, help="Telescope events read at once.").tag(config=True)
-    plot = Bool(default_value=True, help="Write feature-importance PNGs to the report.").tag(config=True)
+    random_seed = Int(
+        default_value=42, help="Seed of the event sampling and of the forests."
+    ).tag(config=True)
+    chunk_size = Int(default_value=100000, help="Telescope events read at once.").tag(
+        config=True
+    )
+    plot = Bool(
+        default_value=True, help="Write feature-importance PNGs to the report."
+    ).tag(config=True)
 
     aliases = {
         "gamma": "TrainModelsTool.gamma_input",
@@ -134,20 +158,38 @@ class TrainModelsTool(Tool):
         ("c", "config"): "TrainModelsTool.config_files",
     }
     flags = {
-        **flag("plot", "TrainModelsTool.plot", "Write feature-importance PNGs.", "No PNGs."),
-        "overwrite": ({"TrainModelsTool": {"overwrite": True}}, "Replace an existing model set."),
+        **flag(
+            "plot", "TrainModelsTool.plot", "Write feature-importance PNGs.", "No PNGs."
+        ),
+        "overwrite": (
+            {"TrainModelsTool": {"overwrite": True}},
+            "Replace an existing model set.",
+        ),
     }
-    classes = [SST1MEnergyRegressor, DispReconstructor, ParticleClassifier, CrossValidator, FeatureGenerator, MLQualityQuery]
+    classes = [
+        SST1MEnergyRegressor,
+        DispReconstructor,
+        ParticleClassifier,
+        CrossValidator,
+        FeatureGenerator,
+        MLQualityQuery,
+    ]
 
     def setup(self):
         for name in ("gamma_input", "output_dir"):
             if getattr(self, name) is None:
-                raise ToolConfigurationError(f"{self.name}: --{name.split('_')[0]} is required")
+                raise ToolConfigurationError(
+                    f"{self.name}: --{name.split('_')[0]} is required"
+                )
         self.rng = np.random.default_rng(self.random_seed)
-        self.gamma_loader = self.enter_context(TableLoader(self.gamma_input, parent=self))
+        self.gamma_loader = self.enter_context(
+            TableLoader(self.gamma_input, parent=self)
+        )
         self.proton_loader = None
         if self.proton_input is not None:
-            self.proton_loader = self.enter_context(TableLoader(self.proton_input, parent=self))
+            self.proton_loader = self.enter_context(
+                TableLoader(self.proton_input, parent=self)
+            )
             if self.proton_loader.subarray != self.gamma_loader.subarray:
                 raise ToolConfigurationError(
                     f"{self.gamma_input} and {self.proton_input} have different telescopes"
@@ -162,10 +204,14 @@ class TrainModelsTool(Tool):
             )
         self.tel_type = self.subarray.telescope_types[0]
         self.pointing = _simulated_pointing(self.gamma_input)
-        node = self.node or node_name(90 - self.pointing[0], self.pointing[1], self.nsb_rate_mhz)
+        node = self.node or node_name(
+            90 - self.pointing[0], self.pointing[1], self.nsb_rate_mhz
+        )
         self.set_dir = self.output_dir / node
         if self.set_dir.exists() and not self.overwrite:
-            raise ToolConfigurationError(f"{self.set_dir} exists; use --overwrite to replace it")
+            raise ToolConfigurationError(
+                f"{self.set_dir} exists; use --overwrite to replace it"
+            )
         self.part_dir = self.set_dir.with_name(self.set_dir.name + PART_SUFFIX)
         shutil.rmtree(self.part_dir, ignore_errors=True)
         (self.part_dir / "report").mkdir(parents=True)
@@ -180,7 +226,9 @@ class TrainModelsTool(Tool):
             },
             "inputs": {
                 "gamma": _file_record(self.gamma_input),
-                "proton": None if self.proton_input is None else _file_record(self.proton_input),
+                "proton": None
+                if self.proton_input is None
+                else _file_record(self.proton_input),
             },
             "random_seed": self.random_seed,
             "telescope_types": [str(t) for t in self.subarray.telescope_types],
@@ -199,25 +247,44 @@ class TrainModelsTool(Tool):
             features += [f for f in self.stereo_features if f not in features]
         else:
             features = [f for f in features if f not in self.stereo_features]
-        overrides = {"prefix": reconstructor_prefix(variant, kind), "features": features}
+        overrides = {
+            "prefix": reconstructor_prefix(variant, kind),
+            "features": features,
+        }
         if cls is DispReconstructor:
-            overrides["norm_config"] = {**base.norm_config, "random_state": self.random_seed}
-            overrides["sign_config"] = {**base.sign_config, "random_state": self.random_seed}
+            overrides["norm_config"] = {
+                **base.norm_config,
+                "random_state": self.random_seed,
+            }
+            overrides["sign_config"] = {
+                **base.sign_config,
+                "random_state": self.random_seed,
+            }
         else:
-            overrides["model_config"] = {**base.model_config, "random_state": self.random_seed}
+            overrides["model_config"] = {
+                **base.model_config,
+                "random_state": self.random_seed,
+            }
         reconstructor = cls(self.subarray, parent=self, **overrides)
         criteria = list(reconstructor.quality_query.quality_criteria)
         if variant == "stereo":
             criteria.append(("valid stereo geometry", "HillasReconstructor_is_valid"))
         else:
             criteria = [c for c in criteria if "HillasReconstructor" not in c[1]]
-        reconstructor.quality_query = MLQualityQuery(parent=reconstructor, quality_criteria=criteria)
+        reconstructor.quality_query = MLQualityQuery(
+            parent=reconstructor, quality_criteria=criteria
+        )
         if extra_features:
-            generated = list(reconstructor.feature_generator.features) + list(extra_features)
-            reconstructor.feature_generator = FeatureGenerator(parent=reconstructor, features=generated)
+            generated = list(reconstructor.feature_generator.features) + list(
+                extra_features
+            )
+            reconstructor.feature_generator = FeatureGenerator(
+                parent=reconstructor, features=generated
+            )
         return reconstructor
 
     def _read(self, loader, reconstructor, columns):
+        print_step(self, f"reading the telescope events of {loader.input_url} ...")
         table, counts = read_training_table(
             loader,
             self.tel_type,
@@ -228,7 +295,9 @@ class TrainModelsTool(Tool):
             self.log,
         )
         if table is None or len(table) == 0:
-            raise ToolConfigurationError(f"{loader.input_url}: no telescope event passes the event selection")
+            raise ToolConfigurationError(
+                f"{loader.input_url}: no telescope event passes the event selection"
+            )
         return table, counts
 
     def start(self):
@@ -253,32 +322,56 @@ class TrainModelsTool(Tool):
         classifier = None
         if self.proton_loader is not None:
             classifier = self._reconstructor(
-                ParticleClassifier, variant, "classifier",
+                ParticleClassifier,
+                variant,
+                "classifier",
                 extra_features=[(name, reco_features[name]) for name in uses_reco],
             )
 
-        truth = ["true_energy", "true_alt", "true_az", "true_shower_primary_id", "true_impact_distance"]
-        geometry = ["hillas_fov_lon", "hillas_fov_lat", "hillas_psi", "subarray_pointing_lat", "subarray_pointing_lon"]
+        truth = [
+            "true_energy",
+            "true_alt",
+            "true_az",
+            "true_shower_primary_id",
+            "true_impact_distance",
+        ]
+        geometry = [
+            "hillas_fov_lon",
+            "hillas_fov_lat",
+            "hillas_psi",
+            "telescope_pointing_altitude",
+            "telescope_pointing_azimuth",
+        ]
         model_features = regressor.features + disp.features
         if classifier is not None:
             model_features += [f for f in classifier.features if f not in reco_features]
         base_features = _unique(model_features)
         if variant == "mono":
             base_features = [f for f in base_features if f not in self.stereo_features]
-        columns = _unique(["obs_id", "event_id", "tel_id"] + base_features + truth + geometry)
+        columns = _unique(
+            ["obs_id", "event_id", "tel_id"] + base_features + truth + geometry
+        )
         gammas, gamma_counts = self._read(self.gamma_loader, regressor, columns)
         gammas = sample_rows(gammas, self.n_training_events, self.rng)
-        gammas["true_disp"] = true_disp(gammas)
+        # the distance from the cog to the true source, signed along the image axis
+        gammas["true_disp"] = compute_true_disp(gammas, project_disp=False)
         gammas_for_classifier = gammas
         entry = {"event_counts": {"gamma": gamma_counts.as_dict()}}
         if classifier is not None and uses_reco:
             # the classifier's energy/disp features come from temporary models that never
             # saw its gammas; the final models below are trained on all gammas
-            energy_part, gammas_for_classifier = split_rows(gammas, self.classifier_gamma_fraction, self.rng)
+            energy_part, gammas_for_classifier = split_rows(
+                gammas, self.classifier_gamma_fraction, self.rng
+            )
             feature_models = [
                 self._reconstructor(SST1MEnergyRegressor, variant, "regressor"),
                 self._reconstructor(DispReconstructor, variant, "disp"),
             ]
+            print_step(
+                self,
+                f"{variant}: energy and disp models of the classifier features,"
+                f" fit on {len(energy_part):,} gamma events ...",
+            )
             for model in feature_models:
                 model.fit(self.tel_type, energy_part)
             entry["classifier_feature_models_training_events"] = len(energy_part)
@@ -291,13 +384,17 @@ class TrainModelsTool(Tool):
             protons, proton_counts = self._read(self.proton_loader, regressor, columns)
             entry["event_counts"]["proton"] = proton_counts.as_dict()
             n_gamma, n_proton = classifier_sample_sizes(
-                len(gammas_for_classifier), len(protons),
-                self.n_training_events, self.gamma_to_proton_training_ratio,
+                len(gammas_for_classifier),
+                len(protons),
+                self.n_training_events,
+                self.gamma_to_proton_training_ratio,
             )
-            sample = vstack([
-                sample_rows(gammas_for_classifier, n_gamma, self.rng),
-                sample_rows(protons, n_proton, self.rng),
-            ])
+            sample = vstack(
+                [
+                    sample_rows(gammas_for_classifier, n_gamma, self.rng),
+                    sample_rows(protons, n_proton, self.rng),
+                ]
+            )
             if uses_reco:
                 # the sample holds the generated features already: predict on them directly
                 feature_regressor, feature_disp = feature_models
@@ -305,28 +402,52 @@ class TrainModelsTool(Tool):
                 sample[f"{regressor.prefix}_tel_energy"] = energy
                 disp_parameter, _, _ = feature_disp._predict(self.tel_type, sample)
                 sample[f"{disp.prefix}_tel_parameter"] = disp_parameter
-                sample = FeatureGenerator(parent=classifier, features=[(n, reco_features[n]) for n in uses_reco])(sample)
+                sample = FeatureGenerator(
+                    parent=classifier,
+                    features=[(n, reco_features[n]) for n in uses_reco],
+                )(sample)
             self.log.info("Classifier: %d gammas, %d protons", n_gamma, n_proton)
             self._fit(classifier, sample, variant)
-            entry["classifier"] = self._model_entry(classifier, len(sample), n_gamma=n_gamma, n_proton=n_proton)
+            entry["classifier"] = self._model_entry(
+                classifier, len(sample), n_gamma=n_gamma, n_proton=n_proton
+            )
         self.record["variants"][variant] = entry
 
     def _fit(self, reconstructor, table, variant):
         kind = _kind(reconstructor)
-        cv_path = self.part_dir / "report" / f"cross_validation_{reconstructor.prefix}.h5"
-        with CrossValidator(parent=self, model_component=reconstructor, output_path=cv_path) as cv:
+        print_step(
+            self,
+            f"{reconstructor.prefix}: cross-validation and fit on {len(table):,} events ...",
+        )
+        cv_path = (
+            self.part_dir / "report" / f"cross_validation_{reconstructor.prefix}.h5"
+        )
+        with CrossValidator(
+            parent=self, model_component=reconstructor, output_path=cv_path
+        ) as cv:
             cv(self.tel_type, table)
         self.cv_rows.extend(_cv_metrics(cv_path, reconstructor, kind, variant))
         self.log.info("Final fit of %s on %d events", reconstructor.prefix, len(table))
         reconstructor.fit(self.tel_type, table)
         reconstructor.n_jobs = None
         path = self.part_dir / f"{reconstructor.prefix}.pkl"
-        reconstructor.write(path)
+        with warnings.catch_warnings():
+            # ctapipe records the pickle as an output file and looks for reference
+            # metadata in it, which a pickle does not have: one warning per model
+            warnings.simplefilter("ignore", MissingReferenceMetadata)
+            reconstructor.write(path)
         importances = _importances(reconstructor, self.tel_type)
-        importances.write(self.part_dir / "report" / f"feature_importances_{reconstructor.prefix}.ecsv")
+        importances.write(
+            self.part_dir
+            / "report"
+            / f"feature_importances_{reconstructor.prefix}.ecsv"
+        )
         if self.plot:
             plot_feature_importances(
-                importances, self.part_dir / "report" / f"feature_importances_{reconstructor.prefix}.png",
+                importances,
+                self.part_dir
+                / "report"
+                / f"feature_importances_{reconstructor.prefix}.png",
                 title=reconstructor.prefix,
             )
 
@@ -336,17 +457,26 @@ class TrainModelsTool(Tool):
             "prefix": reconstructor.prefix,
             "class": type(reconstructor).__name__,
             "features": list(reconstructor.features),
-            "generated_features": [list(f) for f in reconstructor.feature_generator.features],
-            "event_selection": [list(c) for c in reconstructor.quality_query.quality_criteria],
+            "generated_features": [
+                list(f) for f in reconstructor.feature_generator.features
+            ],
+            "event_selection": [
+                list(c) for c in reconstructor.quality_query.quality_criteria
+            ],
             "stereo_combiner": type(reconstructor.stereo_combiner).__name__,
             "n_training_events": n_events,
             **counts,
         }
 
     def finish(self):
-        cv_table = Table(rows=self.cv_rows, names=["variant", "model", "metric", "mean", "std", "n_folds"])
+        cv_table = Table(
+            rows=self.cv_rows,
+            names=["variant", "model", "metric", "mean", "std", "n_folds"],
+        )
         cv_table.write(self.part_dir / "report" / "cross_validation.ecsv")
-        self.record["cross_validation"] = [dict(zip(cv_table.colnames, row)) for row in self.cv_rows]
+        self.record["cross_validation"] = [
+            dict(zip(cv_table.colnames, row)) for row in self.cv_rows
+        ]
         with (self.part_dir / TRAINING_RECORD).open("w") as f:
             yaml.safe_dump(self.record, f, sort_keys=False)
         if self.set_dir.exists():
@@ -354,7 +484,31 @@ class TrainModelsTool(Tool):
         self.part_dir.rename(self.set_dir)
         self.log.info("Model set written to %s", self.set_dir)
         for row in cv_table:
-            self.log.info("CV %s %s %s: %.4f ± %.4f", row["variant"], row["model"], row["metric"], row["mean"], row["std"])
+            self.log.info(
+                "CV %s %s %s: %.4f ± %.4f",
+                row["variant"],
+                row["model"],
+                row["metric"],
+                row["mean"],
+                row["std"],
+            )
+        print_summary(self, self._console_summary(), [self.set_dir])
+
+    def _console_summary(self):
+        """Per variant: the training events, then the cross-validation metrics."""
+        lines = []
+        for variant, entry in self.record["variants"].items():
+            line = f"{variant}: energy and disp on {entry['regressor']['n_training_events']:,} gamma events"
+            if "classifier" in entry:
+                classifier = entry["classifier"]
+                line += f", gammaness on {classifier['n_gamma']:,} gammas + {classifier['n_proton']:,} protons"
+            metrics = [
+                f"{metric} {mean:.3f}"
+                for v, _, metric, mean, _, _ in self.cv_rows
+                if v == variant
+            ]
+            lines += [line, f"{variant} cross-validation: {', '.join(metrics)}"]
+        return lines
 
 
 def _kind(reconstructor):
@@ -388,9 +542,13 @@ def _simulated_pointing(path):
     """(alt, az) in degrees of the fixed pointing of a simulated file."""
     with tables.open_file(path) as h5file:
         if SIMULATION_SHOWER_TABLE not in h5file:
-            raise ToolConfigurationError(f"{path} is not a simulation: no {SIMULATION_SHOWER_TABLE}")
+            raise ToolConfigurationError(
+                f"{path} is not a simulation: no {SIMULATION_SHOWER_TABLE}"
+            )
         if OBSERVATION_BLOCK_TABLE not in h5file:
-            raise ToolConfigurationError(f"{path}: no observation block ({OBSERVATION_BLOCK_TABLE})")
+            raise ToolConfigurationError(
+                f"{path}: no observation block ({OBSERVATION_BLOCK_TABLE})"
+            )
     block = read_table(path, OBSERVATION_BLOCK_TABLE)
     return (
         float(block["subarray_pointing_lat"].quantity[0].to_value(u.deg)),
@@ -401,8 +559,13 @@ def _simulated_pointing(path):
 def _importances(reconstructor, key):
     """Feature importances of the fitted forests as a table (one column per model)."""
     models = reconstructor._models[key]
-    if isinstance(models, tuple):  # DispReconstructor: (norm regressor, sign classifier)
-        columns = {"norm": models[0].feature_importances_, "sign": models[1].feature_importances_}
+    if isinstance(
+        models, tuple
+    ):  # DispReconstructor: (norm regressor, sign classifier)
+        columns = {
+            "norm": models[0].feature_importances_,
+            "sign": models[1].feature_importances_,
+        }
     else:
         columns = {"importance": models.feature_importances_}
     table = Table({"feature": list(reconstructor.features), **columns})
@@ -422,22 +585,41 @@ def _cv_metrics(cv_path, reconstructor, kind, variant):
     for fold in folds:
         t = table[table["cv_fold"] == fold]
         if kind == "regressor":
-            ratio = (t[f"{reconstructor.prefix}_energy"].quantity / t["truth"].quantity).to_value(u.one) - 1
+            ratio = (
+                t[f"{reconstructor.prefix}_energy"].quantity / t["truth"].quantity
+            ).to_value(u.one) - 1
             bias = np.median(ratio)
             q16, q84 = np.percentile(ratio - bias, [16, 84])
             metrics.setdefault("energy_bias", []).append(bias)
             metrics.setdefault("energy_resolution", []).append((q84 - q16) / 2)
         elif kind == "classifier":
-            truth = np.asarray(t["truth"]) == 1  # CrossValidator: 1 = positive class (gamma)
-            metrics.setdefault("auc", []).append(roc_auc_score(truth, t[f"{reconstructor.prefix}_prediction"]))
+            truth = (
+                np.asarray(t["truth"]) == 1
+            )  # CrossValidator: 1 = positive class (gamma)
+            metrics.setdefault("auc", []).append(
+                roc_auc_score(truth, t[f"{reconstructor.prefix}_prediction"])
+            )
         else:
             predicted = t[f"{reconstructor.prefix}_parameter"].quantity.to_value(u.deg)
             truth = t["truth"].quantity.to_value(u.deg)
-            metrics.setdefault("sign_accuracy", []).append(np.mean(np.sign(predicted) == np.sign(truth)))
+            metrics.setdefault("sign_accuracy", []).append(
+                np.mean(np.sign(predicted) == np.sign(truth))
+            )
             rel = np.abs(predicted) / np.abs(truth) - 1
-            metrics.setdefault("norm_resolution", []).append(np.diff(np.percentile(rel, [16, 84]))[0] / 2)
+            metrics.setdefault("norm_resolution", []).append(
+                np.diff(np.percentile(rel, [16, 84]))[0] / 2
+            )
     for name, values in metrics.items():
-        rows.append((variant, kind, name, float(np.mean(values)), float(np.std(values)), len(values)))
+        rows.append(
+            (
+                variant,
+                kind,
+                name,
+                float(np.mean(values)),
+                float(np.std(values)),
+                len(values),
+            )
+        )
     return rows
 
 

@@ -55,7 +55,7 @@ def altaz_to_camera(alt_rad, az_rad, pointing_alt_rad, pointing_az_rad, focal_le
 
     Exact rotation into the telescope frame (``fov_lon``, ``fov_lat``, as ctapipe's
     `~ctapipe.coordinates.TelescopeFrame`), then ctapipe's `~ctapipe.coordinates.CameraFrame`
-    convention (ctapipe 0.28, equidistant mapping): ``x = f fov_lat``, ``y = f fov_lon``
+    convention (ctapipe, equidistant mapping): ``x = f fov_lat``, ``y = f fov_lon``
     (camera x points towards higher altitude, y towards higher azimuth), checked
     against ctapipe in ``tests/test_simulation_model.py``.
 
