@@ -25,13 +25,48 @@ from pathlib import Path
 
 #: showers at scale 1 and the options of each production
 PRODUCTION = {
-    "gamma_diffuse": (100_000, ["--particle", "gamma", "--spectrum", "diffuse", "--seed", "2",
-                                "--SimulateTool.viewcone_deg=3"]),
-    "proton_train": (40_000, ["--particle", "proton", "--spectrum", "diffuse", "--seed", "3",
-                              "--SimulateTool.viewcone_deg=5", "--SimulateTool.max_impact_m=500"]),
-    "gamma_point": (30_000, ["--particle", "gamma", "--spectrum", "point", "--seed", "1"]),
-    "proton_test": (30_000, ["--particle", "proton", "--spectrum", "diffuse", "--seed", "4",
-                             "--SimulateTool.viewcone_deg=5", "--SimulateTool.max_impact_m=500"]),
+    "gamma_diffuse": (
+        100_000,
+        [
+            "--particle",
+            "gamma",
+            "--spectrum",
+            "diffuse",
+            "--seed",
+            "2",
+            "--SimulateTool.viewcone_deg=3",
+        ],
+    ),
+    "proton_train": (
+        40_000,
+        [
+            "--particle",
+            "proton",
+            "--spectrum",
+            "diffuse",
+            "--seed",
+            "3",
+            "--SimulateTool.viewcone_deg=5",
+            "--SimulateTool.max_impact_m=500",
+        ],
+    ),
+    "gamma_point": (
+        30_000,
+        ["--particle", "gamma", "--spectrum", "point", "--seed", "1"],
+    ),
+    "proton_test": (
+        30_000,
+        [
+            "--particle",
+            "proton",
+            "--spectrum",
+            "diffuse",
+            "--seed",
+            "4",
+            "--SimulateTool.viewcone_deg=5",
+            "--SimulateTool.max_impact_m=500",
+        ],
+    ),
 }
 
 
@@ -39,7 +74,12 @@ def run(step, command, directory, timings):
     """Run a console script of this environment, record its wall time."""
     executable = str(Path(sys.executable).parent / command[0])
     start = time.perf_counter()
-    result = subprocess.run([executable, *map(str, command[1:])], cwd=directory, capture_output=True, text=True)
+    result = subprocess.run(
+        [executable, *map(str, command[1:])],
+        cwd=directory,
+        capture_output=True,
+        text=True,
+    )
     elapsed = time.perf_counter() - start
     if result.returncode != 0:
         sys.exit(f"{step} failed:\n{result.stderr[-3000:]}")
@@ -49,7 +89,12 @@ def run(step, command, directory, timings):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[1])
-    parser.add_argument("--scale", type=float, default=1.0, help="fraction of the 200k-shower production")
+    parser.add_argument(
+        "--scale",
+        type=float,
+        default=1.0,
+        help="fraction of the 200k-shower production",
+    )
     parser.add_argument("--workdir", type=Path, default=None)
     args = parser.parse_args()
     directory = args.workdir or Path(tempfile.mkdtemp(prefix="sst1m_ml_"))
@@ -59,20 +104,75 @@ def main():
     for name, (n_showers, options) in PRODUCTION.items():
         n = max(int(n_showers * args.scale), 100)
         n_total += n
-        run(f"simulate {name} ({n})", ["sst1m-simulate", *options, "--n-showers", n,
-            "--output", f"{name}.dl1.h5", "--overwrite", "--SimulateTool.progress_bar=False"], directory, timings)
-    run("train models", ["sst1m-train-models", "--gamma", "gamma_diffuse.dl1.h5", "--proton", "proton_train.dl1.h5",
-        "--output-dir", "models", "--overwrite"], directory, timings)
+        run(
+            f"simulate {name} ({n})",
+            [
+                "sst1m-simulate",
+                *options,
+                "--n-showers",
+                n,
+                "--output",
+                f"{name}.dl1.h5",
+                "--overwrite",
+                "--SimulateTool.progress_bar=False",
+            ],
+            directory,
+            timings,
+        )
+    run(
+        "train models",
+        [
+            "sst1m-train-models",
+            "--gamma",
+            "gamma_diffuse.dl1.h5",
+            "--proton",
+            "proton_train.dl1.h5",
+            "--output-dir",
+            "models",
+            "--overwrite",
+        ],
+        directory,
+        timings,
+    )
     for name in ("gamma_point", "proton_test"):
-        run(f"apply models {name}", ["sst1m-apply-models", "--input", f"{name}.dl1.h5", "--models-dir", "models",
-            "--output", f"{name}.dl2.h5", "--overwrite", "--no-progress"], directory, timings)
-    run("performance", ["sst1m-performance", "--gamma", "gamma_point.dl2.h5", "--proton", "proton_test.dl2.h5",
-        "--output-dir", "performance", "--overwrite"], directory, timings)
+        run(
+            f"apply models {name}",
+            [
+                "sst1m-apply-models",
+                "--input",
+                f"{name}.dl1.h5",
+                "--models-dir",
+                "models",
+                "--output",
+                f"{name}.dl2.h5",
+                "--overwrite",
+                "--no-progress",
+            ],
+            directory,
+            timings,
+        )
+    run(
+        "performance",
+        [
+            "sst1m-performance",
+            "--gamma",
+            "gamma_point.dl2.h5",
+            "--proton",
+            "proton_test.dl2.h5",
+            "--output-dir",
+            "performance",
+            "--overwrite",
+        ],
+        directory,
+        timings,
+    )
 
     from astropy.table import Table
     from ctapipe.io import read_table
 
-    print(f"\n{n_total} simulated showers, total {sum(t for _, t in timings) / 60:.1f} min")
+    print(
+        f"\n{n_total} simulated showers, total {sum(t for _, t in timings) / 60:.1f} min"
+    )
     for name in PRODUCTION:
         events = read_table(directory / f"{name}.dl1.h5", "/dl1/event/subarray/trigger")
         print(f"{name:<16s} {len(events):7d} triggered array events")

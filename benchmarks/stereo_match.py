@@ -189,10 +189,16 @@ def main(argv=None):
     rows = []
     for case_index in range(len(CASES)):
         command = [
-            sys.executable, __file__, "--case", str(case_index),
-            "--n-events", str(args.n_events),
-            "--repeat", str(args.repeat),
-            "--seed", str(args.seed),
+            sys.executable,
+            __file__,
+            "--case",
+            str(case_index),
+            "--n-events",
+            str(args.n_events),
+            "--repeat",
+            str(args.repeat),
+            "--seed",
+            str(args.seed),
         ]
         output = subprocess.run(
             command, check=True, capture_output=True, text=True

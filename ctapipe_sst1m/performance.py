@@ -203,7 +203,9 @@ def available_variants(path):
         if DL2_SUBARRAY_GROUP not in h5file:
             return []
         prefixes = {
-            node._v_name for group in h5file.get_node(DL2_SUBARRAY_GROUP) for node in group
+            node._v_name
+            for group in h5file.get_node(DL2_SUBARRAY_GROUP)
+            for node in group
         }
     return [v for v in VARIANTS if any(p.startswith(f"{v}_") for p in prefixes)]
 
@@ -229,8 +231,12 @@ def read_simulation_info(loader):
     """
     runs = loader.read_simulation_configuration()
     for name in (
-        "energy_range_min", "energy_range_max", "spectral_index",
-        "max_scatter_range", "min_viewcone_radius", "max_viewcone_radius",
+        "energy_range_min",
+        "energy_range_max",
+        "spectral_index",
+        "max_scatter_range",
+        "min_viewcone_radius",
+        "max_viewcone_radius",
     ):
         if len(np.unique(runs[name])) > 1:
             raise PerformanceInputError(
@@ -252,7 +258,9 @@ def _column(table, name, fill_value):
     """A column as Quantity or array, masked entries (left joins) set to ``fill_value``."""
     column = table[name]
     data = column.filled(fill_value) if hasattr(column, "filled") else column
-    return u.Quantity(data, column.unit) if column.unit is not None else np.asarray(data)
+    return (
+        u.Quantity(data, column.unit) if column.unit is not None else np.asarray(data)
+    )
 
 
 def _prefixes(variant):
@@ -260,7 +268,12 @@ def _prefixes(variant):
 
 
 #: the predicted quantities of a variant: (reconstructor kind, column suffix)
-PREDICTIONS = (("regressor", "energy"), ("disp", "alt"), ("disp", "az"), ("classifier", "prediction"))
+PREDICTIONS = (
+    ("regressor", "energy"),
+    ("disp", "alt"),
+    ("disp", "az"),
+    ("classifier", "prediction"),
+)
 
 
 def _require_columns(path, table, variant, telescope_level, where):
@@ -271,7 +284,11 @@ def _require_columns(path, table, variant, telescope_level, where):
         names += [f"{prefix}_tel_is_valid" for prefix in p.values()]
     else:
         names = [f"{p[kind]}_{suffix}" for kind, suffix in PREDICTIONS]
-        names += [f"{prefix}_{suffix}" for prefix in p.values() for suffix in ("is_valid", "telescopes")]
+        names += [
+            f"{prefix}_{suffix}"
+            for prefix in p.values()
+            for suffix in ("is_valid", "telescopes")
+        ]
     missing = [name for name in names if name not in table.colnames]
     if missing:
         raise PerformanceInputError(
@@ -305,7 +322,9 @@ def _passing_quality(subarray, subarray_events, variant, failing):
     """Subarray events whose contributing telescopes all pass the quality query."""
     contributed = np.zeros((len(subarray_events), subarray.n_tels), dtype=bool)
     for prefix in _prefixes(variant).values():
-        contributed |= _column(subarray_events, f"{prefix}_telescopes", False).astype(bool)
+        contributed |= _column(subarray_events, f"{prefix}_telescopes", False).astype(
+            bool
+        )
     keys = event_keys(subarray_events)
     passes = np.ones(len(subarray_events), dtype=bool)
     for tel_id, tel_failing in failing.items():
@@ -346,8 +365,15 @@ def read_tag_events(path, variants, quality_query=None):
     """
     use_quality = quality_query is not None and len(quality_query.quality_criteria) > 0
     with TableLoader(
-        path, dl1_parameters=use_quality, dl2=True, simulated=True, true_parameters=False,
-        true_images=False, observation_info=False, instrument=False, pointing=False,
+        path,
+        dl1_parameters=use_quality,
+        dl2=True,
+        simulated=True,
+        true_parameters=False,
+        true_images=False,
+        observation_info=False,
+        instrument=False,
+        pointing=False,
     ) as loader:
         simulation = read_simulation_info(loader)
         subarray = loader.subarray
@@ -357,28 +383,49 @@ def read_tag_events(path, variants, quality_query=None):
             telescope_events = loader.read_telescope_events_by_id()
 
     tel_passes = {
-        tel_id: quality_query.get_table_mask(table) if use_quality else np.ones(len(table), bool)
+        tel_id: quality_query.get_table_mask(table)
+        if use_quality
+        else np.ones(len(table), bool)
         for tel_id, table in telescope_events.items()
     }
     failing = {
-        tel_id: event_keys(table[~tel_passes[tel_id]]) for tel_id, table in telescope_events.items()
+        tel_id: event_keys(table[~tel_passes[tel_id]])
+        for tel_id, table in telescope_events.items()
     }
     events = {}
     for variant in variants:
-        _require_columns(path, subarray_events, variant, False, f"subarray predictions of the {variant} models")
+        _require_columns(
+            path,
+            subarray_events,
+            variant,
+            False,
+            f"subarray predictions of the {variant} models",
+        )
         selected = _passing_quality(subarray, subarray_events, variant, failing)
         if variant == "stereo":
             for prefix in _prefixes(variant).values():
-                selected &= np.all(_column(subarray_events, f"{prefix}_telescopes", False), axis=1)
-            events["stereo"] = _normalised_events(subarray_events, variant, False, selected)
+                selected &= np.all(
+                    _column(subarray_events, f"{prefix}_telescopes", False), axis=1
+                )
+            events["stereo"] = _normalised_events(
+                subarray_events, variant, False, selected
+            )
             continue
         for tel_id, table in telescope_events.items():
             if len(table) == 0:
                 continue
             tag = f"tel_{tel_id:03d}"
-            _require_columns(path, table, variant, True, f"telescope predictions of the mono models, {tag}")
+            _require_columns(
+                path,
+                table,
+                variant,
+                True,
+                f"telescope predictions of the mono models, {tag}",
+            )
             events[tag] = _normalised_events(table, variant, True, tel_passes[tel_id])
-        events["mono_combined"] = _normalised_events(subarray_events, variant, False, selected)
+        events["mono_combined"] = _normalised_events(
+            subarray_events, variant, False, selected
+        )
     return events, simulation
 
 
@@ -406,9 +453,15 @@ def event_weights(true_energy, simulation, target_spectrum):
     """
     simulated = PowerLaw.from_simulation(simulation, obstime=1 * u.h)
     target_unit = target_spectrum(1 * u.TeV).unit
-    if target_unit.is_equivalent(POINT_SOURCE_FLUX_UNIT) and simulated.normalization.unit.is_equivalent(DIFFUSE_FLUX_UNIT):
-        simulated = simulated.integrate_cone(simulation.viewcone_min, simulation.viewcone_max)
-    elif target_unit.is_equivalent(DIFFUSE_FLUX_UNIT) and simulated.normalization.unit.is_equivalent(POINT_SOURCE_FLUX_UNIT):
+    if target_unit.is_equivalent(
+        POINT_SOURCE_FLUX_UNIT
+    ) and simulated.normalization.unit.is_equivalent(DIFFUSE_FLUX_UNIT):
+        simulated = simulated.integrate_cone(
+            simulation.viewcone_min, simulation.viewcone_max
+        )
+    elif target_unit.is_equivalent(
+        DIFFUSE_FLUX_UNIT
+    ) and simulated.normalization.unit.is_equivalent(POINT_SOURCE_FLUX_UNIT):
         raise PerformanceInputError(
             "cannot weight a point-like simulation (viewcone 0) to a diffuse spectrum"
         )
@@ -441,7 +494,9 @@ def weighted_quantile(values, quantiles, weights=None):
     values = np.asarray(values, dtype=float)
     if values.size == 0:
         return np.full(np.shape(quantiles), np.nan)[()]
-    weights = np.ones_like(values) if weights is None else np.asarray(weights, dtype=float)
+    weights = (
+        np.ones_like(values) if weights is None else np.asarray(weights, dtype=float)
+    )
     order = np.argsort(values)
     values, weights = values[order], weights[order]
     cumulative = np.cumsum(weights)
@@ -546,11 +601,19 @@ def energy_resolution(gammas, energy_bins, min_events, n_resamples=0, rng=None):
     table = energy_bias_resolution(gammas, energy_bins, energy_type="true")
     relative_error = (gammas["reco_energy"] / gammas["true_energy"]).to_value(u.one) - 1
     table["bias_err"], table["resolution_err"] = _bootstrap_per_bin(
-        relative_error, gammas["true_energy"], energy_bins,
-        [lambda values: np.median(values, axis=1), lambda values: _resolution_along(values, axis=1)],
-        n_resamples, rng,
+        relative_error,
+        gammas["true_energy"],
+        energy_bins,
+        [
+            lambda values: np.median(values, axis=1),
+            lambda values: _resolution_along(values, axis=1),
+        ],
+        n_resamples,
+        rng,
     )
-    return _blank_sparse_bins(table, ("bias", "resolution", "bias_err", "resolution_err"), min_events)
+    return _blank_sparse_bins(
+        table, ("bias", "resolution", "bias_err", "resolution_err"), min_events
+    )
 
 
 def angular_resolution_table(gammas, energy_bins, min_events, n_resamples=0, rng=None):
@@ -579,15 +642,23 @@ def angular_resolution_table(gammas, energy_bins, min_events, n_resamples=0, rng
     """
     table = angular_resolution(gammas, energy_bins, energy_type="true")
     (error,) = _bootstrap_per_bin(
-        gammas["theta"].to_value(u.deg), gammas["true_energy"], energy_bins,
-        [lambda values: np.quantile(values, ONE_SIGMA_QUANTILE, axis=1)], n_resamples, rng,
+        gammas["theta"].to_value(u.deg),
+        gammas["true_energy"],
+        energy_bins,
+        [lambda values: np.quantile(values, ONE_SIGMA_QUANTILE, axis=1)],
+        n_resamples,
+        rng,
     )
     table["angular_resolution_68_err"] = error * u.deg
-    return _blank_sparse_bins(table, ("angular_resolution_68", "angular_resolution_68_err"), min_events)
+    return _blank_sparse_bins(
+        table, ("angular_resolution_68", "angular_resolution_68_err"), min_events
+    )
 
 
 def _labels_scores(gammaness_gammas, gammaness_protons):
-    labels = np.concatenate([np.ones(len(gammaness_gammas)), np.zeros(len(gammaness_protons))])
+    labels = np.concatenate(
+        [np.ones(len(gammaness_gammas)), np.zeros(len(gammaness_protons))]
+    )
     return labels, np.concatenate([gammaness_gammas, gammaness_protons])
 
 
@@ -610,7 +681,11 @@ def roc_table(gammaness_gammas, gammaness_protons):
     labels, scores = _labels_scores(gammaness_gammas, gammaness_protons)
     proton_efficiency, gamma_efficiency, cuts = roc_curve(labels, scores)
     table = QTable(
-        {"gammaness_cut": cuts, "gamma_efficiency": gamma_efficiency, "proton_efficiency": proton_efficiency}
+        {
+            "gammaness_cut": cuts,
+            "gamma_efficiency": gamma_efficiency,
+            "proton_efficiency": proton_efficiency,
+        }
     )
     table.meta["AUC"] = float(roc_auc_score(labels, scores))
     return table
@@ -635,20 +710,31 @@ def auc_per_energy(gammas, protons, energy_bins, min_events):
         ``reco_energy_low``, ``reco_energy_high``, ``reco_energy_center``, ``n_gammas``,
         ``n_protons``, ``auc``.
     """
-    gamma_bin = np.digitize(gammas["reco_energy"].to_value(u.TeV), energy_bins.to_value(u.TeV)) - 1
-    proton_bin = np.digitize(protons["reco_energy"].to_value(u.TeV), energy_bins.to_value(u.TeV)) - 1
+    gamma_bin = (
+        np.digitize(gammas["reco_energy"].to_value(u.TeV), energy_bins.to_value(u.TeV))
+        - 1
+    )
+    proton_bin = (
+        np.digitize(protons["reco_energy"].to_value(u.TeV), energy_bins.to_value(u.TeV))
+        - 1
+    )
     n_bins = len(energy_bins) - 1
     table = QTable()
     table["reco_energy_low"] = energy_bins[:-1]
     table["reco_energy_high"] = energy_bins[1:]
     table["reco_energy_center"] = np.sqrt(energy_bins[:-1] * energy_bins[1:])
-    table["n_gammas"] = np.bincount(gamma_bin[(gamma_bin >= 0) & (gamma_bin < n_bins)], minlength=n_bins)
-    table["n_protons"] = np.bincount(proton_bin[(proton_bin >= 0) & (proton_bin < n_bins)], minlength=n_bins)
+    table["n_gammas"] = np.bincount(
+        gamma_bin[(gamma_bin >= 0) & (gamma_bin < n_bins)], minlength=n_bins
+    )
+    table["n_protons"] = np.bincount(
+        proton_bin[(proton_bin >= 0) & (proton_bin < n_bins)], minlength=n_bins
+    )
     table["auc"] = np.nan
     for i in range(n_bins):
         if table["n_gammas"][i] >= min_events and table["n_protons"][i] >= min_events:
             labels, scores = _labels_scores(
-                gammas["gammaness"][gamma_bin == i], protons["gammaness"][proton_bin == i]
+                gammas["gammaness"][gamma_bin == i],
+                protons["gammaness"][proton_bin == i],
             )
             table["auc"][i] = roc_auc_score(labels, scores)
     return table
@@ -739,11 +825,19 @@ def energy_threshold(true_energy, weights, energy_bins):
 
 def _reconstruction_figures(relative_error, theta_deg, weights):
     """Weighted energy bias, energy resolution and 68 % containment radius (deg)."""
-    low, median, high = weighted_quantile(relative_error, [NORM_LOWER_SIGMA, 0.5, NORM_UPPER_SIGMA], weights)
-    return median, 0.5 * (high - low), weighted_quantile(theta_deg, ONE_SIGMA_QUANTILE, weights)
+    low, median, high = weighted_quantile(
+        relative_error, [NORM_LOWER_SIGMA, 0.5, NORM_UPPER_SIGMA], weights
+    )
+    return (
+        median,
+        0.5 * (high - low),
+        weighted_quantile(theta_deg, ONE_SIGMA_QUANTILE, weights),
+    )
 
 
-def summarize_above_threshold(gammas, protons, threshold, gammaness_cut, n_resamples=0, rng=None):
+def summarize_above_threshold(
+    gammas, protons, threshold, gammaness_cut, n_resamples=0, rng=None
+):
     """
     Weighted performance of the events above the energy threshold.
 
@@ -776,15 +870,23 @@ def summarize_above_threshold(gammas, protons, threshold, gammaness_cut, n_resam
         above threshold), ``n_protons`` (E_reco above threshold).
     """
     true_above = gammas[gammas["true_energy"] >= threshold]
-    relative_error = (true_above["reco_energy"] / true_above["true_energy"]).to_value(u.one) - 1
+    relative_error = (true_above["reco_energy"] / true_above["true_energy"]).to_value(
+        u.one
+    ) - 1
     theta = true_above["theta"].to_value(u.deg)
     weights = np.asarray(true_above["weight"])
-    bias, resolution, containment = _reconstruction_figures(relative_error, theta, weights)
+    bias, resolution, containment = _reconstruction_figures(
+        relative_error, theta, weights
+    )
     replicates = np.full((n_resamples if len(true_above) > 1 else 0, 3), np.nan)
     for replicate in replicates:
         drawn = rng.integers(0, len(true_above), len(true_above))
-        replicate[:] = _reconstruction_figures(relative_error[drawn], theta[drawn], weights[drawn])
-    bias_err, resolution_err, containment_err = (bootstrap_error(column) for column in replicates.T)
+        replicate[:] = _reconstruction_figures(
+            relative_error[drawn], theta[drawn], weights[drawn]
+        )
+    bias_err, resolution_err, containment_err = (
+        bootstrap_error(column) for column in replicates.T
+    )
 
     gamma_reco = gammas[gammas["reco_energy"] >= threshold]
     proton_reco = protons[protons["reco_energy"] >= threshold]
@@ -795,7 +897,9 @@ def summarize_above_threshold(gammas, protons, threshold, gammaness_cut, n_resam
     def efficiency(events):
         if len(events) == 0:
             return np.nan
-        return float(np.average(events["gammaness"] >= gammaness_cut, weights=events["weight"]))
+        return float(
+            np.average(events["gammaness"] >= gammaness_cut, weights=events["weight"])
+        )
 
     return {
         "energy_bias": bias,
@@ -804,7 +908,9 @@ def summarize_above_threshold(gammas, protons, threshold, gammaness_cut, n_resam
         "energy_resolution_err": resolution_err,
         "angular_resolution": containment * u.deg,
         "angular_resolution_err": containment_err * u.deg,
-        "auc": roc_auc_score(labels, scores, sample_weight=sample_weight) if classes_present else np.nan,
+        "auc": roc_auc_score(labels, scores, sample_weight=sample_weight)
+        if classes_present
+        else np.nan,
         "gamma_efficiency": efficiency(gamma_reco),
         "proton_efficiency": efficiency(proton_reco),
         "n_gammas": len(true_above),
@@ -813,8 +919,15 @@ def summarize_above_threshold(gammas, protons, threshold, gammaness_cut, n_resam
 
 
 def evaluate_tag(
-    gammas, protons, energy_bins, threshold_bins, gammaness_cut, gamma_efficiency, min_events,
-    n_resamples=0, rng=None,
+    gammas,
+    protons,
+    energy_bins,
+    threshold_bins,
+    gammaness_cut,
+    gamma_efficiency,
+    min_events,
+    n_resamples=0,
+    rng=None,
 ):
     """
     All performance results of one tag.
@@ -844,22 +957,38 @@ def evaluate_tag(
     -------
     TagPerformance
     """
-    threshold = energy_threshold(gammas["true_energy"], gammas["weight"], threshold_bins)
+    threshold = energy_threshold(
+        gammas["true_energy"], gammas["weight"], threshold_bins
+    )
     summary = {"energy_threshold": threshold}
-    summary.update(summarize_above_threshold(gammas, protons, threshold, gammaness_cut, n_resamples, rng))
+    summary.update(
+        summarize_above_threshold(
+            gammas, protons, threshold, gammaness_cut, n_resamples, rng
+        )
+    )
     return TagPerformance(
-        energy_resolution=energy_resolution(gammas, energy_bins, min_events, n_resamples, rng),
-        angular_resolution=angular_resolution_table(gammas, energy_bins, min_events, n_resamples, rng),
+        energy_resolution=energy_resolution(
+            gammas, energy_bins, min_events, n_resamples, rng
+        ),
+        angular_resolution=angular_resolution_table(
+            gammas, energy_bins, min_events, n_resamples, rng
+        ),
         roc=roc_table(gammas["gammaness"], protons["gammaness"]),
         auc_per_energy=auc_per_energy(gammas, protons, energy_bins, min_events),
-        gammaness_cuts_efficiency=gammaness_cut_table(gammas, protons, energy_bins, gamma_efficiency, min_events),
+        gammaness_cuts_efficiency=gammaness_cut_table(
+            gammas, protons, energy_bins, gamma_efficiency, min_events
+        ),
         summary=summary,
     )
 
 
 #: output tables of a tag: attributes of TagPerformance, ECSV file stems and HDF5 node names
 TAG_TABLES = (
-    "energy_resolution", "angular_resolution", "roc", "auc_per_energy", "gammaness_cuts_efficiency"
+    "energy_resolution",
+    "angular_resolution",
+    "roc",
+    "auc_per_energy",
+    "gammaness_cuts_efficiency",
 )
 
 

@@ -18,7 +18,10 @@ def _energy_axis(ax, label):
 def _errorbar_x(table, prefix):
     """Bin centers and half-widths (TeV) of a binned table."""
     center = table[f"{prefix}center"].to_value(u.TeV)
-    low, high = table[f"{prefix}low"].to_value(u.TeV), table[f"{prefix}high"].to_value(u.TeV)
+    low, high = (
+        table[f"{prefix}low"].to_value(u.TeV),
+        table[f"{prefix}high"].to_value(u.TeV),
+    )
     return center, [center - low, high - center]
 
 
@@ -33,12 +36,30 @@ def plot_energy_resolution(results, path):
     path : Path
         Output PNG.
     """
-    fig, (ax_res, ax_bias) = plt.subplots(2, 1, figsize=(7, 8), sharex=True, layout="constrained")
+    fig, (ax_res, ax_bias) = plt.subplots(
+        2, 1, figsize=(7, 8), sharex=True, layout="constrained"
+    )
     for tag, result in results.items():
         table = result.energy_resolution
         x, xerr = _errorbar_x(table, "true_energy_")
-        ax_res.errorbar(x, table["resolution"], xerr=xerr, yerr=table["resolution_err"], fmt="o", ms=3, label=tag)
-        ax_bias.errorbar(x, table["bias"], xerr=xerr, yerr=table["bias_err"], fmt="o", ms=3, label=tag)
+        ax_res.errorbar(
+            x,
+            table["resolution"],
+            xerr=xerr,
+            yerr=table["resolution_err"],
+            fmt="o",
+            ms=3,
+            label=tag,
+        )
+        ax_bias.errorbar(
+            x,
+            table["bias"],
+            xerr=xerr,
+            yerr=table["bias_err"],
+            fmt="o",
+            ms=3,
+            label=tag,
+        )
     ax_res.set_ylabel("energy resolution (68 % half-width of ΔE/E)")
     ax_res.set_ylim(bottom=0)
     ax_bias.set_ylabel("energy bias (median ΔE/E)")
@@ -66,8 +87,13 @@ def plot_angular_resolution(results, path):
         table = result.angular_resolution
         x, xerr = _errorbar_x(table, "true_energy_")
         ax.errorbar(
-            x, table["angular_resolution_68"].to_value(u.deg), xerr=xerr,
-            yerr=table["angular_resolution_68_err"].to_value(u.deg), fmt="o", ms=3, label=tag,
+            x,
+            table["angular_resolution_68"].to_value(u.deg),
+            xerr=xerr,
+            yerr=table["angular_resolution_68_err"].to_value(u.deg),
+            fmt="o",
+            ms=3,
+            label=tag,
         )
     _energy_axis(ax, "true energy [TeV]")
     ax.set_ylabel("angular resolution (68 % containment) [deg]")
@@ -91,7 +117,11 @@ def plot_roc(results, path):
     fig, (ax_roc, ax_auc) = plt.subplots(1, 2, figsize=(12, 5), layout="constrained")
     for tag, result in results.items():
         roc = result.roc
-        ax_roc.plot(roc["proton_efficiency"], roc["gamma_efficiency"], label=f"{tag} (AUC {roc.meta['AUC']:.3f})")
+        ax_roc.plot(
+            roc["proton_efficiency"],
+            roc["gamma_efficiency"],
+            label=f"{tag} (AUC {roc.meta['AUC']:.3f})",
+        )
         table = result.auc_per_energy
         x, xerr = _errorbar_x(table, "reco_energy_")
         ax_auc.errorbar(x, table["auc"], xerr=xerr, fmt="o", ms=3, label=tag)
@@ -118,14 +148,27 @@ def plot_gammaness_cuts(results, path):
     path : Path
         Output PNG.
     """
-    fig, (ax_cut, ax_eff) = plt.subplots(2, 1, figsize=(7, 8), sharex=True, layout="constrained")
+    fig, (ax_cut, ax_eff) = plt.subplots(
+        2, 1, figsize=(7, 8), sharex=True, layout="constrained"
+    )
     for i, (tag, result) in enumerate(results.items()):
         table = result.gammaness_cuts_efficiency
         x, xerr = _errorbar_x(table, "")
         color = f"C{i}"
-        ax_cut.errorbar(x, table["cut"], xerr=xerr, fmt="o", ms=3, color=color, label=tag)
-        ax_eff.plot(x, table["gamma_efficiency"], "o-", ms=3, color=color, label=f"{tag} gammas")
-        ax_eff.plot(x, table["proton_efficiency"], "s--", ms=3, color=color, label=f"{tag} protons")
+        ax_cut.errorbar(
+            x, table["cut"], xerr=xerr, fmt="o", ms=3, color=color, label=tag
+        )
+        ax_eff.plot(
+            x, table["gamma_efficiency"], "o-", ms=3, color=color, label=f"{tag} gammas"
+        )
+        ax_eff.plot(
+            x,
+            table["proton_efficiency"],
+            "s--",
+            ms=3,
+            color=color,
+            label=f"{tag} protons",
+        )
     efficiency = next(iter(results.values())).gammaness_cuts_efficiency.meta["GH_EFF"]
     ax_cut.set_ylabel(f"gammaness cut ({efficiency:.0%} gamma efficiency)")
     ax_eff.set_ylabel("fraction passing the cut")

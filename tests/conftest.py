@@ -94,8 +94,12 @@ def run_cli(*args, cwd=None):
         # warnings reach the tool's stderr, as in a process of its own; the filters of
         # the test session (deprecations of ctapipe are errors) still apply
         warnings.showwarning = _warning_to_stderr
-        returncode = run_tool(tool_class(), argv=argv, cwd=cwd or CLI_WORKDIR, raises=False)
-    return subprocess.CompletedProcess(args, returncode, stdout.getvalue(), stderr.getvalue())
+        returncode = run_tool(
+            tool_class(), argv=argv, cwd=cwd or CLI_WORKDIR, raises=False
+        )
+    return subprocess.CompletedProcess(
+        args, returncode, stdout.getvalue(), stderr.getvalue()
+    )
 
 
 def _warning_to_stderr(message, category, filename, lineno, file=None, line=None):
@@ -120,16 +124,42 @@ def run_subprocess(*args, cwd=None):
 #: and the point gammas give ~55 stereo events (> 20)
 SMALL_PRODUCTION = {
     "gamma_diffuse": [
-        "--particle", "gamma", "--spectrum", "diffuse", "--n-showers", "1500", "--seed", "2",
-        "--SimulateTool.viewcone_deg=3", "--SimulateTool.max_impact_m=400", "--SimulateTool.energy_min_tev=0.5",
+        "--particle",
+        "gamma",
+        "--spectrum",
+        "diffuse",
+        "--n-showers",
+        "1500",
+        "--seed",
+        "2",
+        "--SimulateTool.viewcone_deg=3",
+        "--SimulateTool.max_impact_m=400",
+        "--SimulateTool.energy_min_tev=0.5",
     ],
     "proton": [
-        "--particle", "proton", "--spectrum", "diffuse", "--n-showers", "2500", "--seed", "3",
-        "--SimulateTool.viewcone_deg=3", "--SimulateTool.max_impact_m=400", "--SimulateTool.energy_min_tev=1.0",
+        "--particle",
+        "proton",
+        "--spectrum",
+        "diffuse",
+        "--n-showers",
+        "2500",
+        "--seed",
+        "3",
+        "--SimulateTool.viewcone_deg=3",
+        "--SimulateTool.max_impact_m=400",
+        "--SimulateTool.energy_min_tev=1.0",
     ],
     "gamma_point": [
-        "--particle", "gamma", "--spectrum", "point", "--n-showers", "500", "--seed", "1",
-        "--SimulateTool.max_impact_m=400", "--SimulateTool.energy_min_tev=0.5",
+        "--particle",
+        "gamma",
+        "--spectrum",
+        "point",
+        "--n-showers",
+        "500",
+        "--seed",
+        "1",
+        "--SimulateTool.max_impact_m=400",
+        "--SimulateTool.energy_min_tev=0.5",
     ],
 }
 
@@ -141,7 +171,13 @@ def small_production(tmp_path_factory):
     paths = {}
     for name, options in SMALL_PRODUCTION.items():
         paths[name] = directory / f"{name}.dl1.h5"
-        result = run_cli("sst1m-simulate", *options, "--output", paths[name], "--SimulateTool.progress_bar=False")
+        result = run_cli(
+            "sst1m-simulate",
+            *options,
+            "--output",
+            paths[name],
+            "--SimulateTool.progress_bar=False",
+        )
         assert result.returncode == 0, result.stderr
     return paths
 
@@ -151,8 +187,13 @@ def trained_models(small_production, tmp_path_factory):
     """A models directory with one model set (mono and stereo) trained on the small production."""
     directory = tmp_path_factory.mktemp("models")
     result = run_cli(
-        "sst1m-train-models", "--gamma", small_production["gamma_diffuse"],
-        "--proton", small_production["proton"], "--output-dir", directory,
+        "sst1m-train-models",
+        "--gamma",
+        small_production["gamma_diffuse"],
+        "--proton",
+        small_production["proton"],
+        "--output-dir",
+        directory,
     )
     assert result.returncode == 0, result.stderr
     return directory
@@ -166,8 +207,13 @@ def small_dl2(small_production, trained_models, tmp_path_factory):
     for name in ("gamma_point", "proton"):
         paths[name] = directory / f"{name}.dl2.h5"
         result = run_cli(
-            "sst1m-apply-models", "--input", small_production[name],
-            "--models-dir", trained_models, "--output", paths[name],
+            "sst1m-apply-models",
+            "--input",
+            small_production[name],
+            "--models-dir",
+            trained_models,
+            "--output",
+            paths[name],
         )
         assert result.returncode == 0, result.stderr
     return paths

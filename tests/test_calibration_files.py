@@ -15,11 +15,15 @@ from ctapipe_sst1m.io.calibration_files import read_pixel_calibration
 def test_read_calibration(shared_dir, name, median_dc_to_pe, bad):
     calibration = read_pixel_calibration(shared_dir / "reference/calibration" / name)
     assert calibration.dc_to_pe.shape == (1296,)
-    assert np.all(np.isfinite(calibration.dc_to_pe)) and np.all(calibration.dc_to_pe > 0)
+    assert np.all(np.isfinite(calibration.dc_to_pe)) and np.all(
+        calibration.dc_to_pe > 0
+    )
     good_mean = calibration.dc_to_pe[calibration.good].mean()
     assert np.allclose(calibration.dc_to_pe[~calibration.good], good_mean)
     if median_dc_to_pe is not None:
-        assert np.median(calibration.dc_to_pe[calibration.good]) == pytest.approx(median_dc_to_pe, abs=0.01)
+        assert np.median(calibration.dc_to_pe[calibration.good]) == pytest.approx(
+            median_dc_to_pe, abs=0.01
+        )
     if bad is not None:
         assert np.flatnonzero(~calibration.good).tolist() == bad
     if name.startswith("averaged") and "tel2" in name:

@@ -5,18 +5,24 @@ import sys
 
 import numpy as np
 import pytest
+from conftest import run_cli
 from ctapipe.containers import CameraMonitoringContainer, ChunkStatisticsContainer
 from ctapipe.io import read_table
 
 from ctapipe_sst1m import ImageCleanerSST
 from ctapipe_sst1m.components.cleaning import CleaningParameters, sst_clean
 from ctapipe_sst1m.io.instrument import digicam_geometry, sst1m_subarray
-from conftest import run_cli
 
 GEOMETRY = digicam_geometry()
 PARAMETERS = CleaningParameters(
-    min_nsb_level=0, stdev_scaling=2.5, picture_threshold_pe=8, boundary_threshold_pe=4,
-    min_picture_neighbors=2, keep_isolated=False, min_time_neighbors=1, time_limit_ns=8,
+    min_nsb_level=0,
+    stdev_scaling=2.5,
+    picture_threshold_pe=8,
+    boundary_threshold_pe=4,
+    min_picture_neighbors=2,
+    keep_isolated=False,
+    min_time_neighbors=1,
+    time_limit_ns=8,
     only_main_island=False,
 )
 
@@ -125,11 +131,22 @@ def test_registered_in_a_fresh_interpreter():
 def test_cleaner_on_non_raw_input(raw_2018, data_config, tmp_path):
     """ctapipe-process on a ctapipe DL1 file (HDF5EventSource) with ImageCleanerSST selected."""
     dl1 = tmp_path / "dl1.h5"
-    assert run_cli("ctapipe-process", "-i", raw_2018, "-o", dl1, "--config", data_config).returncode == 0
+    assert (
+        run_cli(
+            "ctapipe-process", "-i", raw_2018, "-o", dl1, "--config", data_config
+        ).returncode
+        == 0
+    )
     output = tmp_path / "recleaned.h5"
     result = run_cli(
-        "ctapipe-process", "-i", dl1, "-o", output, "--recompute-dl1",
-        "--write-images", "--write-parameters",
+        "ctapipe-process",
+        "-i",
+        dl1,
+        "-o",
+        output,
+        "--recompute-dl1",
+        "--write-images",
+        "--write-parameters",
         "--ImageProcessor.image_cleaner_type=ImageCleanerSST",
         "--ImageCleanerSST.use_pedestal_statistics=False",
     )

@@ -232,8 +232,10 @@ def test_input_order_does_not_matter(method):
     perm_1 = rng.permutation(len(sim.times_1_ns))
     perm_2 = rng.permutation(len(sim.times_2_ns))
     shuffled = CoincidenceMatcher(method=method)(
-        sim.times_1_ns[perm_1], sim.times_2_ns[perm_2],
-        sim.event_ids_1[perm_1], sim.event_ids_2[perm_2],
+        sim.times_1_ns[perm_1],
+        sim.times_2_ns[perm_2],
+        sim.event_ids_1[perm_1],
+        sim.event_ids_2[perm_2],
     )
     check_consistent(shuffled, sim.times_1_ns[perm_1], sim.times_2_ns[perm_2])
     np.testing.assert_array_equal(perm_1[shuffled.index_1], ordered.index_1)

@@ -5,6 +5,7 @@ import re
 
 import numpy as np
 import pytest
+from conftest import PROJECT_DIR
 from ctapipe.calib import CameraCalibrator
 from ctapipe.core import Tool
 from ctapipe.image import ImageProcessor
@@ -12,7 +13,6 @@ from ctapipe.reco import ShowerProcessor
 
 from ctapipe_sst1m import ImageCleanerSST
 from ctapipe_sst1m.io.instrument import sst1m_subarray
-from conftest import PROJECT_DIR
 
 
 def load_config(path):
@@ -28,9 +28,10 @@ def test_components_from_config(request, name, tel_ids):
     config = load_config(request.getfixturevalue(name))
     subarray = sst1m_subarray(tel_ids)
     calibrator = CameraCalibrator(subarray=subarray, config=config)
-    assert calibrator.image_extractors[
-        "LocalPeakWindowSum"
-    ].window_width.tel[tel_ids[0]] == 7
+    assert (
+        calibrator.image_extractors["LocalPeakWindowSum"].window_width.tel[tel_ids[0]]
+        == 7
+    )
     processor = ImageProcessor(subarray=subarray, config=config)
     assert isinstance(processor.clean, ImageCleanerSST)
     assert processor.use_telescope_frame is True
@@ -61,7 +62,9 @@ def _key_paths(config, prefix=""):
 
 def test_every_seed_key_has_a_home(shared_dir):
     """docs/configuration.md maps every key of both seed configurations."""
-    documented = set(re.findall(r"`([^`]+)`", (PROJECT_DIR / "docs/configuration.md").read_text()))
+    documented = set(
+        re.findall(r"`([^`]+)`", (PROJECT_DIR / "docs/configuration.md").read_text())
+    )
     prefixes = {entry[:-1] for entry in documented if entry.endswith(".*")}
 
     def is_documented(path):
@@ -84,11 +87,14 @@ def test_simulation_corrections(mc_config):
     config = load_config(mc_config)
     assert config.ProcessorTool.monitoring_source_list == ["SST1MSimulationCorrections"]
     config.SST1MSimulationCorrections.quantum_efficiency_table = [
-        ("id", 1, "qe_SST1M_5477_ave_TEL1_NSB136.0"), ("id", 2, "")
+        ("id", 1, "qe_SST1M_5477_ave_TEL1_NSB136.0"),
+        ("id", 2, ""),
     ]
     config.SST1MSimulationCorrections.pde_correction_factor = 0.5
     subarray = sst1m_subarray((1, 2))
-    corrections = MonitoringSource.from_name("SST1MSimulationCorrections", subarray=subarray, config=config)
+    corrections = MonitoringSource.from_name(
+        "SST1MSimulationCorrections", subarray=subarray, config=config
+    )
     event = ArrayEventContainer()
     for tel_id in (1, 2):
         event.r1.tel[tel_id] = R1CameraContainer(waveform=np.zeros((1, 1296, 50)))
@@ -96,7 +102,9 @@ def test_simulation_corrections(mc_config):
     factor_1 = event.monitoring.tel[1].camera.coefficients.factor
     assert factor_1.shape == (1, 1296)
     assert factor_1[0, 0] == pytest.approx(1 / 0.9656945022506267)
-    assert event.monitoring.tel[2].camera.coefficients.factor[0, 0] == pytest.approx(2.0)
+    assert event.monitoring.tel[2].camera.coefficients.factor[0, 0] == pytest.approx(
+        2.0
+    )
     assert not event.monitoring.tel[1].camera.coefficients.outlier_mask.any()
 
     config.SST1MSimulationCorrections.quantum_efficiency_table = "qe_unknown"

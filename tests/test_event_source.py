@@ -25,7 +25,9 @@ def test_is_compatible(raw_2018, raw_2017, other_zfits, tmp_path, shared_dir):
     assert SST1MEventSource.is_compatible(raw_2018)
     assert SST1MEventSource.is_compatible(raw_2017)
     assert not SST1MEventSource.is_compatible(other_zfits)
-    assert not SST1MEventSource.is_compatible(shared_dir / "reference/instrument/sst1m_array.h5")
+    assert not SST1MEventSource.is_compatible(
+        shared_dir / "reference/instrument/sst1m_array.h5"
+    )
     # the file name does not matter
     renamed = tmp_path / "SST1M1_20240304_0012.fits.fz"
     renamed.write_bytes(other_zfits.read_bytes())
@@ -38,10 +40,18 @@ def test_is_compatible(raw_2018, raw_2017, other_zfits, tmp_path, shared_dir):
 
 def test_read_2018(raw_2018):
     with File(str(raw_2018)) as f:
-        raw = [(e.eventNumber, e.event_type, e.local_time_sec, e.local_time_nanosec,
+        raw = [
+            (
+                e.eventNumber,
+                e.event_type,
+                e.local_time_sec,
+                e.local_time_nanosec,
                 e.hiGain.waveforms.samples.reshape(1296, 50).copy(),
                 e.hiGain.waveforms.pixelsIndices.copy(),
-                e.hiGain.waveforms.baselines.copy()) for e in f.Events]
+                e.hiGain.waveforms.baselines.copy(),
+            )
+            for e in f.Events
+        ]
 
     with SST1MEventSource(raw_2018) as source:
         assert source.datalevels == (DataLevel.R0, DataLevel.R1)
@@ -51,7 +61,9 @@ def test_read_2018(raw_2018):
         assert source.event_counts == {"SUBARRAY": 30, "SKY_PEDESTAL": 2}
 
     assert len(events) == 32
-    for event, (number, etype, sec, nsec, samples, indices, baselines) in zip(events, raw):
+    for event, (number, etype, sec, nsec, samples, indices, baselines) in zip(
+        events, raw
+    ):
         assert event.index.event_id == number
         assert event.trigger.tels_with_trigger.tolist() == [22]
         expected = EventType.SKY_PEDESTAL if etype == 8 else EventType.SUBARRAY
@@ -63,14 +75,18 @@ def test_read_2018(raw_2018):
         assert r0.shape == (1, 1296, 50)
         # pixel with software id p sits at the position where pixelsIndices == p
         for pixel in (0, 17, 1295):
-            assert np.array_equal(r0[0, pixel], samples[np.flatnonzero(indices == pixel)[0]])
+            assert np.array_equal(
+                r0[0, pixel], samples[np.flatnonzero(indices == pixel)[0]]
+            )
         r1 = event.r1.tel[22]
         assert r1.waveform.shape == (1, 1296, 50) and r1.waveform.dtype == np.float32
         assert r1.pixel_status.dtype == np.uint8 and r1.pixel_status.shape == (1296,)
         assert r1.selected_gain_channel.dtype == np.int8
         outliers = event.monitoring.tel[22].camera.coefficients.outlier_mask
         # pixel 1113 is dead (pedestal waveform std 1 ADC): interpolated
-        assert outliers.shape == (1, 1296) and np.flatnonzero(outliers[0]).tolist() == [1113]
+        assert outliers.shape == (1, 1296) and np.flatnonzero(outliers[0]).tolist() == [
+            1113
+        ]
         # baselines are 16 x ADC in 2018: R1 baseline-subtracted, default dc_to_pe 26.8
         pixel = 100
         position = np.flatnonzero(indices == pixel)[0]
@@ -94,7 +110,9 @@ def test_read_2017_camera(raw_2017):
 
 
 def test_calibration_file(raw_2018, shared_dir):
-    path = shared_dir / "reference/calibration/averaged_calib_param_v2_2023_2024_tel2.h5"
+    path = (
+        shared_dir / "reference/calibration/averaged_calib_param_v2_2023_2024_tel2.h5"
+    )
     with SST1MEventSource(raw_2018, calibration_path=path, max_events=1) as source:
         event = next(iter(source))
     outliers = event.monitoring.tel[22].camera.coefficients.outlier_mask[0]
@@ -106,11 +124,15 @@ def test_calibration_file(raw_2018, shared_dir):
 
 
 def test_configured_pointing(raw_2018):
-    with SST1MEventSource(raw_2018, pointing_ra_deg=83.6331, pointing_dec_deg=22.0145, max_events=3) as source:
+    with SST1MEventSource(
+        raw_2018, pointing_ra_deg=83.6331, pointing_dec_deg=22.0145, max_events=3
+    ) as source:
         events = list(source)
         ob = source.observation_blocks[source.obs_ids[0]]
     assert ob.subarray_pointing_lon.to_value("deg") == pytest.approx(83.6331)
-    location = EarthLocation(lon=14.782078 * u.deg, lat=49.913084 * u.deg, height=510 * u.m)
+    location = EarthLocation(
+        lon=14.782078 * u.deg, lat=49.913084 * u.deg, height=510 * u.m
+    )
     for event in events:
         expected = SkyCoord(ra=83.6331 * u.deg, dec=22.0145 * u.deg).transform_to(
             AltAz(obstime=event.trigger.tel[22].time, location=location)
@@ -118,14 +140,23 @@ def test_configured_pointing(raw_2018):
         pointing = event.monitoring.tel[22].pointing
         assert u.isclose(pointing.altitude, expected.alt, atol=1e-5 * u.deg)
         assert u.isclose(pointing.azimuth, expected.az, atol=1e-5 * u.deg)
-        assert event.monitoring.pointing.array_ra.to_value(u.deg) == pytest.approx(83.6331)
+        assert event.monitoring.pointing.array_ra.to_value(u.deg) == pytest.approx(
+            83.6331
+        )
 
 
 @pytest.mark.parametrize(
     "camera_type, expected",
-    [(1, EventType.SUBARRAY), (2, EventType.SUBARRAY), (4, EventType.SUBARRAY),
-     (8, EventType.SKY_PEDESTAL), (9, EventType.SUBARRAY), (0x10, EventType.UNKNOWN),
-     (0, EventType.UNKNOWN), (0x20001, EventType.SUBARRAY)],
+    [
+        (1, EventType.SUBARRAY),
+        (2, EventType.SUBARRAY),
+        (4, EventType.SUBARRAY),
+        (8, EventType.SKY_PEDESTAL),
+        (9, EventType.SUBARRAY),
+        (0x10, EventType.UNKNOWN),
+        (0, EventType.UNKNOWN),
+        (0x20001, EventType.SUBARRAY),
+    ],
 )
 def test_event_types(camera_type, expected):
     assert camera_event_type_to_ctapipe(camera_type) == expected

@@ -14,7 +14,9 @@ from ctapipe_sst1m.io.instrument import (
 
 @pytest.fixture(scope="module")
 def reference_subarray(shared_dir):
-    return SubarrayDescription.from_hdf(shared_dir / "reference/instrument/sst1m_array.h5")
+    return SubarrayDescription.from_hdf(
+        shared_dir / "reference/instrument/sst1m_array.h5"
+    )
 
 
 def test_geometry_equals_reference(reference_subarray):
@@ -34,14 +36,22 @@ def test_geometry_facts():
     # 1155 pixels with 6 neighbours, 69 with 5, 69 with 3, 3 with 2
     assert n_neighbors[6] == 1155 and n_neighbors[5] == 69
     assert n_neighbors[3] == 69 and n_neighbors[2] == 3
-    assert u.isclose(geom.guess_pixel_width(geom.pix_x, geom.pix_y), 24.3 * u.mm, rtol=1e-3)
+    assert u.isclose(
+        geom.guess_pixel_width(geom.pix_x, geom.pix_y), 24.3 * u.mm, rtol=1e-3
+    )
 
 
 def test_positions_equal_reference(reference_subarray):
     ours = sst1m_subarray()
     for tel_id in (21, 22):
-        assert np.all(np.abs(ours.positions[tel_id] - reference_subarray.positions[tel_id]) < 1 * u.cm)
-    offset = ours.reference_location.itrs.cartesian - reference_subarray.reference_location.itrs.cartesian
+        assert np.all(
+            np.abs(ours.positions[tel_id] - reference_subarray.positions[tel_id])
+            < 1 * u.cm
+        )
+    offset = (
+        ours.reference_location.itrs.cartesian
+        - reference_subarray.reference_location.itrs.cartesian
+    )
     assert offset.norm() < 1 * u.cm
 
 

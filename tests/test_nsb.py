@@ -59,7 +59,9 @@ def test_saturation_reintegration():
     # pixel 2: nothing
     r1 = signal / 25.0
     baseline = np.full(3, 300.0)
-    result = reintegrate_saturated_pixels(signal + baseline[:, np.newaxis], baseline, r1)
+    result = reintegrate_saturated_pixels(
+        signal + baseline[:, np.newaxis], baseline, r1
+    )
     assert result.pixels.tolist() == [0]
     # from the first sample >= 700 ADC (8) to the first after the peak < 700 ADC (22), inclusive
     assert result.charge_pe[0] == pytest.approx(r1[0, 8:23].sum())
@@ -80,19 +82,29 @@ def test_no_pedestal_events(tmp_path):
     events, counts, event_counts = _events(paths[0])
     assert event_counts == {"SUBARRAY": 30}
     assert counts[21]["events without pedestal statistics"] == 30
-    assert all(e.monitoring.tel[21].camera.pixel_statistics.pedestal_image.mean is None for e in events)
+    assert all(
+        e.monitoring.tel[21].camera.pixel_statistics.pedestal_image.mean is None
+        for e in events
+    )
     assert all(np.isnan(e.sst1m[21].nsb_level_pe) for e in events)
 
 
 def test_late_pedestals(tmp_path):
     """Pedestals only after the warm-up limit: the first events have no statistics, later ones do."""
-    run = SyntheticRun(n_events=80, pedestal_interval=5, first_pedestal_event=40, seed=12)
+    run = SyntheticRun(
+        n_events=80, pedestal_interval=5, first_pedestal_event=40, seed=12
+    )
     paths, truth = write_synthetic_run(tmp_path, run)
     events, counts, _ = _events(paths[0], NsbCalibrator={"max_warm_up_events": 20})
     # order is kept, nothing is lost or duplicated
-    assert [e.sst1m[21].camera_event_number for e in events] == truth["event_number"].tolist()
+    assert [e.sst1m[21].camera_event_number for e in events] == truth[
+        "event_number"
+    ].tolist()
     assert [e.count for e in events] == list(range(80))
-    statistics = [e.monitoring.tel[21].camera.pixel_statistics.pedestal_image.n_events for e in events]
+    statistics = [
+        e.monitoring.tel[21].camera.pixel_statistics.pedestal_image.n_events
+        for e in events
+    ]
     assert statistics[:40] == [-1] * 40
     first_pedestal = 44
     assert statistics[first_pedestal + 1] == 1
@@ -107,7 +119,10 @@ def test_warm_up_uses_later_pedestals(tmp_path):
     run = SyntheticRun(n_events=60, pedestal_interval=4, seed=13)
     paths, _ = write_synthetic_run(tmp_path, run)
     events, counts, _ = _events(paths[0], NsbCalibrator={"warm_up_pedestals": 5})
-    n_events = [e.monitoring.tel[21].camera.pixel_statistics.pedestal_image.n_events for e in events]
+    n_events = [
+        e.monitoring.tel[21].camera.pixel_statistics.pedestal_image.n_events
+        for e in events
+    ]
     # events 0..19 are held back until 5 pedestals (indices 3, 7, 11, 15, 19) have been read
     assert n_events[0] == 5 and n_events[18] == 5
     # pedestals are counted once
@@ -153,16 +168,24 @@ def test_swapped_modules(tmp_path, shared_dir):
 
 def test_swapped_modules_outside_period(tmp_path, shared_dir):
     instrument = shared_dir / "reference/instrument"
-    paths, _ = write_synthetic_run(tmp_path, SyntheticRun(tel_id=22, n_events=3, seed=16))
+    paths, _ = write_synthetic_run(
+        tmp_path, SyntheticRun(tel_id=22, n_events=3, seed=16)
+    )
     # default start time 2024-03-04 but telescope 21: no swap
-    paths21, _ = write_synthetic_run(tmp_path / "t21", SyntheticRun(tel_id=21, n_events=3, seed=16))
+    paths21, _ = write_synthetic_run(
+        tmp_path / "t21", SyntheticRun(tel_id=21, n_events=3, seed=16)
+    )
     config = {
         "swapped_modules_path": instrument / "inverted_module_list.json",
         "pixel_mapping_path": instrument / "digicam_pixels_mapping_V5T.txt",
     }
-    with SST1MEventSource(paths21[0], config=Config({"NsbCalibrator": config})) as source:
+    with SST1MEventSource(
+        paths21[0], config=Config({"NsbCalibrator": config})
+    ) as source:
         assert source.nsb_calibrator.module_permutation(21, Time("2024-03-04")) is None
-        assert source.nsb_calibrator.module_permutation(21, Time("2026-01-01")) is not None
+        assert (
+            source.nsb_calibrator.module_permutation(21, Time("2026-01-01")) is not None
+        )
 
 
 def test_window_and_intensity_factor(tmp_path, shared_dir):

@@ -12,11 +12,11 @@ import astropy.units as u
 import numpy as np
 import pytest
 import tables
+from conftest import RESOURCES, run_cli
 from ctapipe.image import hillas_parameters
 from ctapipe.io import read_table
 
 from ctapipe_sst1m.io.instrument import digicam_geometry
-from conftest import RESOURCES, run_cli
 
 CASES = {
     "SST1M2_20180822_0001": ("example_SST1M_20180822.fits.fz", 22, "tel2", "2nd"),
@@ -33,7 +33,13 @@ def parity_outputs(shared_dir, data_config, tmp_path_factory):
         shutil.copy(RESOURCES / raw, raw_path)
         output = directory / f"{name}_dl1.h5"
         result = run_cli(
-            "sst1m-process", "--input", raw_path, "--output", output, "--config", data_config,
+            "sst1m-process",
+            "--input",
+            raw_path,
+            "--output",
+            output,
+            "--config",
+            data_config,
             f"--SST1MEventSource.calibration_path={shared_dir}/reference/calibration/"
             f"averaged_calib_param_v2_2023_2024_{calibration}.h5",
             f"--NsbCalibrator.window_transmittance_path={shared_dir}/reference/instrument/"
@@ -52,7 +58,9 @@ def parity_outputs(shared_dir, data_config, tmp_path_factory):
 def reference_tables(shared_dir, name, tel_id):
     with tables.open_file(shared_dir / f"reference/dl1/{name}_dl1.h5") as h5:
         images = h5.get_node(f"/dl1/event/telescope/images/tel_{tel_id:03d}").read()
-        parameters = h5.get_node(f"/dl1/event/telescope/parameters/tel_{tel_id:03d}").read()
+        parameters = h5.get_node(
+            f"/dl1/event/telescope/parameters/tel_{tel_id:03d}"
+        ).read()
     return images, parameters
 
 
@@ -88,13 +96,23 @@ def test_hillas_with_reference_masks(parity_outputs, shared_dir, name):
         if mask.sum() < 3:
             continue
         hillas = hillas_parameters(geometry[mask], np.asarray(our["image"])[mask])
-        assert hillas.intensity == pytest.approx(ref["camera_frame_hillas_intensity"], rel=0.03)
-        cog = np.hypot(hillas.x.to_value(u.m) - ref["camera_frame_hillas_x"],
-                       hillas.y.to_value(u.m) - ref["camera_frame_hillas_y"])
+        assert hillas.intensity == pytest.approx(
+            ref["camera_frame_hillas_intensity"], rel=0.03
+        )
+        cog = np.hypot(
+            hillas.x.to_value(u.m) - ref["camera_frame_hillas_x"],
+            hillas.y.to_value(u.m) - ref["camera_frame_hillas_y"],
+        )
         assert cog < 0.002
-        assert hillas.length.to_value(u.m) == pytest.approx(ref["camera_frame_hillas_length"], rel=0.05)
-        assert hillas.width.to_value(u.m) == pytest.approx(ref["camera_frame_hillas_width"], rel=0.05)
-        dpsi = (hillas.psi.to_value(u.deg) - ref["camera_frame_hillas_psi"] + 90) % 180 - 90
+        assert hillas.length.to_value(u.m) == pytest.approx(
+            ref["camera_frame_hillas_length"], rel=0.05
+        )
+        assert hillas.width.to_value(u.m) == pytest.approx(
+            ref["camera_frame_hillas_width"], rel=0.05
+        )
+        dpsi = (
+            hillas.psi.to_value(u.deg) - ref["camera_frame_hillas_psi"] + 90
+        ) % 180 - 90
         assert abs(dpsi) < 2
         n_compared += 1
     assert n_compared == {"SST1M2_20180822_0001": 3, "SST1M1_20171031_0010": 9}[name]
@@ -106,13 +124,21 @@ def test_full_chain_2018(parity_outputs, shared_dir):
     path, tel_id = parity_outputs[name]
     ref_images, ref_parameters = reference_tables(shared_dir, name, tel_id)
     _, parameters = ours(path, tel_id, ref_images["event_id"])
-    both = (ref_parameters["morphology_n_pixels"] > 0) & (np.asarray(parameters["morphology_n_pixels"]) > 0)
+    both = (ref_parameters["morphology_n_pixels"] > 0) & (
+        np.asarray(parameters["morphology_n_pixels"]) > 0
+    )
     assert np.count_nonzero(both) >= 2
     for ref, our in zip(ref_parameters[both], parameters[both]):
-        assert abs(int(our["morphology_n_pixels"]) - int(ref["morphology_n_pixels"])) <= 3
-        assert our["camera_frame_hillas_intensity"] == pytest.approx(ref["camera_frame_hillas_intensity"], rel=0.03)
-        cog = np.hypot(our["camera_frame_hillas_x"] - ref["camera_frame_hillas_x"],
-                       our["camera_frame_hillas_y"] - ref["camera_frame_hillas_y"])
+        assert (
+            abs(int(our["morphology_n_pixels"]) - int(ref["morphology_n_pixels"])) <= 3
+        )
+        assert our["camera_frame_hillas_intensity"] == pytest.approx(
+            ref["camera_frame_hillas_intensity"], rel=0.03
+        )
+        cog = np.hypot(
+            our["camera_frame_hillas_x"] - ref["camera_frame_hillas_x"],
+            our["camera_frame_hillas_y"] - ref["camera_frame_hillas_y"],
+        )
         assert cog < 0.002
     # the NSB level (reference meanQ) agrees
     nsb = read_table(path, f"/dl1/event/telescope/nsb/tel_{tel_id:03d}")

@@ -62,9 +62,13 @@ def tag_events(n, energy_smearing, direction_smearing, rng, gammaness_mean=1.0):
     events = QTable(
         {
             "true_energy": true_energy * u.TeV,
-            "reco_energy": true_energy * (1 + energy_smearing * rng.normal(size=n)) * u.TeV,
-            "true_alt": true_alt * u.deg, "true_az": true_az * u.deg,
-            "reco_alt": reco_alt * u.deg, "reco_az": reco_az * u.deg,
+            "reco_energy": true_energy
+            * (1 + energy_smearing * rng.normal(size=n))
+            * u.TeV,
+            "true_alt": true_alt * u.deg,
+            "true_az": true_az * u.deg,
+            "reco_alt": reco_alt * u.deg,
+            "reco_az": reco_az * u.deg,
             "gammaness": sigmoid(rng.normal(gammaness_mean, 1.0, n)),
             "weight": np.ones(n),
         }
@@ -81,14 +85,34 @@ def write(path, node, **columns):
     write_table(Table(columns), path, node)
 
 
-def write_predictions(path, truth, variant, rows, tel_id, smearing, valid, rng, telescopes=None, energy_factor=1.0):
+def write_predictions(
+    path,
+    truth,
+    variant,
+    rows,
+    tel_id,
+    smearing,
+    valid,
+    rng,
+    telescopes=None,
+    energy_factor=1.0,
+):
     """The three DL2 tables (regressor, disp, classifier) of a variant, tel or subarray level."""
     energy_smearing, direction_smearing = smearing
-    alt, az = smear_direction(truth["alt"][rows], truth["az"][rows], direction_smearing, rng)
+    alt, az = smear_direction(
+        truth["alt"][rows], truth["az"][rows], direction_smearing, rng
+    )
     predictions = {
-        "regressor": {"energy": truth["energy"][rows] * energy_factor * (1 + energy_smearing * rng.normal(size=len(rows))) * u.TeV},
+        "regressor": {
+            "energy": truth["energy"][rows]
+            * energy_factor
+            * (1 + energy_smearing * rng.normal(size=len(rows)))
+            * u.TeV
+        },
         "disp": {"alt": alt * u.deg, "az": az * u.deg},
-        "classifier": {"prediction": sigmoid(rng.normal(truth["gammaness_mean"], 1.0, len(rows)))},
+        "classifier": {
+            "prediction": sigmoid(rng.normal(truth["gammaness_mean"], 1.0, len(rows)))
+        },
     }
     level = "" if tel_id is None else "_tel"
     for kind, values in predictions.items():
@@ -107,7 +131,14 @@ def write_predictions(path, truth, variant, rows, tel_id, smearing, valid, rng, 
         write(path, node, **columns)
 
 
-def write_dl2(path, particle, n_events=3000, seed=0, variants=("mono", "stereo"), models_id="models-1"):
+def write_dl2(
+    path,
+    particle,
+    n_events=3000,
+    seed=0,
+    variants=("mono", "stereo"),
+    models_id="models-1",
+):
     """
     A simulated DL2 file in the layout of sst1m-apply-models (ctapipe 0.32).
 
@@ -121,8 +152,12 @@ def write_dl2(path, particle, n_events=3000, seed=0, variants=("mono", "stereo")
     rng = np.random.default_rng(seed)
     sst1m_subarray((1, 2)).to_hdf(path)
     energy_min, energy_max = 0.2, 300.0
-    energy = energy_min / (1 - rng.uniform(size=4 * n_events) * (1 - energy_min / energy_max))
-    triggered = rng.uniform(size=energy.size) < 1 / (1 + (TRIGGER_ENERGY.to_value(u.TeV) / energy) ** 4)
+    energy = energy_min / (
+        1 - rng.uniform(size=4 * n_events) * (1 - energy_min / energy_max)
+    )
+    triggered = rng.uniform(size=energy.size) < 1 / (
+        1 + (TRIGGER_ENERGY.to_value(u.TeV) / energy) ** 4
+    )
     energy = energy[triggered][:n_events]
     n = energy.size
     gamma = particle == "gamma"
@@ -142,28 +177,55 @@ def write_dl2(path, particle, n_events=3000, seed=0, variants=("mono", "stereo")
     one = rng.uniform(size=n) < 0.2
     tels[one, rng.integers(0, 2, np.count_nonzero(one))] = False
     time = Time(1.7e9 + 1e-3 * np.arange(n), format="unix_tai")
-    write(path, "/dl1/event/subarray/trigger", **keys, time=time, tels_with_trigger=tels, event_type=np.full(n, 32))
+    write(
+        path,
+        "/dl1/event/subarray/trigger",
+        **keys,
+        time=time,
+        tels_with_trigger=tels,
+        event_type=np.full(n, 32),
+    )
     rows, tel_index = np.nonzero(tels)
     write(
-        path, "/dl1/event/telescope/trigger", obs_id=truth["obs_id"][rows], event_id=truth["event_id"][rows],
-        tel_id=tel_index + 1, time=time[rows], event_type=np.full(rows.size, 32), n_trigger_pixels=np.full(rows.size, -1),
+        path,
+        "/dl1/event/telescope/trigger",
+        obs_id=truth["obs_id"][rows],
+        event_id=truth["event_id"][rows],
+        tel_id=tel_index + 1,
+        time=time[rows],
+        event_type=np.full(rows.size, 32),
+        n_trigger_pixels=np.full(rows.size, -1),
     )
     for tel_id in (1, 2):
         tel_rows = rows[tel_index == tel_id - 1]
         write(
-            path, f"/dl1/event/telescope/parameters/tel_{tel_id:03d}", obs_id=truth["obs_id"][tel_rows],
-            event_id=truth["event_id"][tel_rows], tel_id=np.full(tel_rows.size, tel_id),
+            path,
+            f"/dl1/event/telescope/parameters/tel_{tel_id:03d}",
+            obs_id=truth["obs_id"][tel_rows],
+            event_id=truth["event_id"][tel_rows],
+            tel_id=np.full(tel_rows.size, tel_id),
             hillas_intensity=10 ** rng.uniform(1, 4, tel_rows.size),
         )
     write(
-        path, "/simulation/event/subarray/shower", **keys, true_energy=energy * u.TeV,
-        true_alt=truth["alt"] * u.deg, true_az=truth["az"] * u.deg,
+        path,
+        "/simulation/event/subarray/shower",
+        **keys,
+        true_energy=energy * u.TeV,
+        true_alt=truth["alt"] * u.deg,
+        true_az=truth["az"] * u.deg,
         true_shower_primary_id=np.full(n, 0 if gamma else 101, np.int16),
     )
     write(
-        path, "/configuration/simulation/run", obs_id=[1], n_showers=[4 * n_events], shower_reuse=[1],
-        energy_range_min=[energy_min] * u.TeV, energy_range_max=[energy_max] * u.TeV, spectral_index=[-2.0],
-        max_scatter_range=[500.0] * u.m, min_viewcone_radius=[0.0] * u.deg,
+        path,
+        "/configuration/simulation/run",
+        obs_id=[1],
+        n_showers=[4 * n_events],
+        shower_reuse=[1],
+        energy_range_min=[energy_min] * u.TeV,
+        energy_range_max=[energy_max] * u.TeV,
+        spectral_index=[-2.0],
+        max_scatter_range=[500.0] * u.m,
+        min_viewcone_radius=[0.0] * u.deg,
         max_viewcone_radius=[0.0 if gamma else 5.0] * u.deg,
     )
     for variant in variants:
@@ -172,11 +234,23 @@ def write_dl2(path, particle, n_events=3000, seed=0, variants=("mono", "stereo")
             tel_rows = np.flatnonzero(tels[:, tel_id - 1])
             valid = rng.uniform(size=tel_rows.size) > 0.1
             used[tel_rows[valid], tel_id - 1] = True
-            write_predictions(path, truth, variant, tel_rows, tel_id, SMEARING["tel"], valid, rng)
-        energy_factor = np.where(used.sum(axis=1) == 1, 3.0, 1.0) if variant == "stereo" else 1.0
+            write_predictions(
+                path, truth, variant, tel_rows, tel_id, SMEARING["tel"], valid, rng
+            )
+        energy_factor = (
+            np.where(used.sum(axis=1) == 1, 3.0, 1.0) if variant == "stereo" else 1.0
+        )
         write_predictions(
-            path, truth, variant, np.arange(n), None, SMEARING[variant], used.any(axis=1), rng,
-            telescopes=used, energy_factor=energy_factor,
+            path,
+            truth,
+            variant,
+            np.arange(n),
+            None,
+            SMEARING[variant],
+            used.any(axis=1),
+            rng,
+            telescopes=used,
+            energy_factor=energy_factor,
         )
     if models_id is not None:
         with tables.open_file(path, mode="r+") as h5file:
@@ -205,9 +279,13 @@ def test_energy_resolution_of_gaussian_smearing():
 def test_sparse_bins_are_nan():
     events = tag_events(2000, 0.10, 0.1, np.random.default_rng(2))
     bins = [0.2, 200, 250, 300] * u.TeV  # E^-1: ~ 70 and 60 events in the last two bins
-    assert np.isfinite(energy_resolution(events, bins, min_events=10)["resolution"]).all()
+    assert np.isfinite(
+        energy_resolution(events, bins, min_events=10)["resolution"]
+    ).all()
     table = energy_resolution(events, bins, min_events=100)
-    assert np.isfinite(table["resolution"][0]) and np.isnan(table["resolution"][1:]).all()
+    assert (
+        np.isfinite(table["resolution"][0]) and np.isnan(table["resolution"][1:]).all()
+    )
     table = angular_resolution_table(events, bins, min_events=100)
     assert np.isnan(table["angular_resolution_68"][1:]).all()
     assert table["n_events"].sum() == 2000
@@ -217,7 +295,9 @@ def test_angular_resolution_of_gaussian_smearing():
     events = tag_events(40_000, 0.10, 0.1, np.random.default_rng(3))
     table = angular_resolution_table(events, [0.2, 2, 300] * u.TeV, min_events=10)
     assert table["angular_resolution_68"].unit == u.deg
-    np.testing.assert_allclose(table["angular_resolution_68"].to_value(u.deg), 0.1 * CONTAINMENT_68, rtol=0.03)
+    np.testing.assert_allclose(
+        table["angular_resolution_68"].to_value(u.deg), 0.1 * CONTAINMENT_68, rtol=0.03
+    )
 
 
 def test_roc_and_auc_per_energy():
@@ -229,15 +309,23 @@ def test_roc_and_auc_per_energy():
     # monotonic curve from (0, 0) to (1, 1); the efficiencies are those of each cut
     assert roc["gamma_efficiency"][0] == 0 and roc["proton_efficiency"][-1] == 1
     i = len(roc) // 2
-    assert roc["gamma_efficiency"][i] == np.mean(gammas["gammaness"] >= roc["gammaness_cut"][i])
-    assert roc["proton_efficiency"][i] == np.mean(protons["gammaness"] >= roc["gammaness_cut"][i])
+    assert roc["gamma_efficiency"][i] == np.mean(
+        gammas["gammaness"] >= roc["gammaness_cut"][i]
+    )
+    assert roc["proton_efficiency"][i] == np.mean(
+        protons["gammaness"] >= roc["gammaness_cut"][i]
+    )
 
     # perfectly separated above 10 TeV; a bin without 10 protons gets NaN
     high = protons["reco_energy"] > 10 * u.TeV
     protons["gammaness"][high] = 0.0
     gammas["gammaness"][gammas["reco_energy"] > 10 * u.TeV] = 1.0
-    keep = ~((protons["reco_energy"] > 100 * u.TeV) & (np.arange(len(protons)) % 1000 != 0))
-    table = auc_per_energy(gammas, protons[keep], [0.2, 10, 100, 1000] * u.TeV, min_events=10)
+    keep = ~(
+        (protons["reco_energy"] > 100 * u.TeV) & (np.arange(len(protons)) % 1000 != 0)
+    )
+    table = auc_per_energy(
+        gammas, protons[keep], [0.2, 10, 100, 1000] * u.TeV, min_events=10
+    )
     assert table["auc"][0] == pytest.approx(AUC_UNIT_SHIFT, abs=0.01)
     assert table["auc"][1] == 1.0
     assert table["n_protons"][2] < 10 and np.isnan(table["auc"][2])
@@ -250,14 +338,20 @@ def test_gammaness_cuts_keep_the_target_efficiency():
     protons = tag_events(20_000, 0.1, 0.1, rng)
     protons["gammaness"] = rng.uniform(size=len(protons)) ** 3
     bins = [0.2, 2, 20, 380, 1000] * u.TeV
-    cuts = gammaness_cut_table(gammas, protons, bins, gamma_efficiency=0.7, min_events=100)
+    cuts = gammaness_cut_table(
+        gammas, protons, bins, gamma_efficiency=0.7, min_events=100
+    )
     assert cuts.colnames[:5] == ["low", "high", "center", "n_events", "cut"]
     assert cuts["n_events"][2] >= 100 and cuts["n_events"][3] < 100
     np.testing.assert_allclose(cuts["cut"][:3], 0.3, atol=0.02)
     np.testing.assert_allclose(cuts["gamma_efficiency"][:3], 0.7, atol=0.01)
-    np.testing.assert_allclose(cuts["proton_efficiency"][:3], 1 - 0.3 ** (1 / 3), atol=0.02)
+    np.testing.assert_allclose(
+        cuts["proton_efficiency"][:3], 1 - 0.3 ** (1 / 3), atol=0.02
+    )
     # the sparse bin gets the cut of all gammas; clipping to [0.1, 0.95]
-    assert cuts["cut"][3] == pytest.approx(np.quantile(gammas["gammaness"], 0.3), abs=1e-3)
+    assert cuts["cut"][3] == pytest.approx(
+        np.quantile(gammas["gammaness"], 0.3), abs=1e-3
+    )
     assert (gammaness_cut_table(gammas, protons, bins, 0.01, 100)["cut"] == 0.95).all()
     assert (gammaness_cut_table(gammas, protons, bins, 0.99, 100)["cut"] == 0.1).all()
 
@@ -266,27 +360,40 @@ def test_weighted_quantile():
     rng = np.random.default_rng(6)
     values = rng.normal(size=1001)
     np.testing.assert_allclose(
-        weighted_quantile(values, [0.1, 0.5, 0.9]), np.quantile(values, [0.1, 0.5, 0.9], method="hazen")
+        weighted_quantile(values, [0.1, 0.5, 0.9]),
+        np.quantile(values, [0.1, 0.5, 0.9], method="hazen"),
     )
     # integer weights are repetitions
     weights = rng.integers(1, 4, values.size)
     np.testing.assert_allclose(
-        weighted_quantile(values, 0.3, weights), np.quantile(np.repeat(values, weights), 0.3), atol=0.01
+        weighted_quantile(values, 0.3, weights),
+        np.quantile(np.repeat(values, weights), 0.3),
+        atol=0.01,
     )
     assert np.isnan(weighted_quantile([], 0.5))
 
 
 def test_event_weights_follow_the_spectra():
     point = SimulatedEventsInfo(
-        n_showers=1000, energy_min=0.2 * u.TeV, energy_max=300 * u.TeV, max_impact=500 * u.m,
-        spectral_index=-2.0, viewcone_min=0 * u.deg, viewcone_max=0 * u.deg,
+        n_showers=1000,
+        energy_min=0.2 * u.TeV,
+        energy_max=300 * u.TeV,
+        max_impact=500 * u.m,
+        spectral_index=-2.0,
+        viewcone_min=0 * u.deg,
+        viewcone_max=0 * u.deg,
     )
     energy = [1, 10] * u.TeV
     weights = event_weights(energy, point, CRAB_HEGRA)
     assert weights[1] / weights[0] == pytest.approx(10**-0.62)
     diffuse = SimulatedEventsInfo(
-        n_showers=1000, energy_min=0.4 * u.TeV, energy_max=300 * u.TeV, max_impact=800 * u.m,
-        spectral_index=-2.0, viewcone_min=0 * u.deg, viewcone_max=8 * u.deg,
+        n_showers=1000,
+        energy_min=0.4 * u.TeV,
+        energy_max=300 * u.TeV,
+        max_impact=800 * u.m,
+        spectral_index=-2.0,
+        viewcone_min=0 * u.deg,
+        viewcone_max=8 * u.deg,
     )
     for spectrum in (CRAB_HEGRA, IRFDOC_PROTON_SPECTRUM):
         weights = event_weights(energy, diffuse, spectrum)
@@ -318,10 +425,14 @@ def test_summary_above_threshold():
     gammas["theta"][low_gammas] = 1 * u.deg
     gammas["gammaness"][gammas["reco_energy"] < 1 * u.TeV] = 1.0
     protons["gammaness"][protons["reco_energy"] < 1 * u.TeV] = 0.0
-    summary = summarize_above_threshold(gammas, protons, 1 * u.TeV, gammaness_cut=sigmoid(0.5))
+    summary = summarize_above_threshold(
+        gammas, protons, 1 * u.TeV, gammaness_cut=sigmoid(0.5)
+    )
     assert summary["energy_bias"] == pytest.approx(0, abs=0.005)
     assert summary["energy_resolution"] == pytest.approx(0.10, abs=0.005)
-    assert summary["angular_resolution"].to_value(u.deg) == pytest.approx(0.1 * CONTAINMENT_68, rel=0.03)
+    assert summary["angular_resolution"].to_value(u.deg) == pytest.approx(
+        0.1 * CONTAINMENT_68, rel=0.03
+    )
     assert summary["auc"] == pytest.approx(AUC_UNIT_SHIFT, abs=0.01)
     # gammaness >= sigmoid(0.5): N(1, 1) > 0.5 and N(0, 1) > 0.5
     assert summary["gamma_efficiency"] == pytest.approx(0.6915, abs=0.01)
@@ -330,12 +441,16 @@ def test_summary_above_threshold():
     # the weights count: a weight 0 above 10 TeV removes those events from the statistics
     gammas["weight"][gammas["true_energy"] > 10 * u.TeV] = 0.0
     gammas["reco_energy"][gammas["true_energy"] > 10 * u.TeV] *= 5
-    assert summarize_above_threshold(gammas, protons, 1 * u.TeV, 0.5)["energy_bias"] == pytest.approx(0, abs=0.005)
+    assert summarize_above_threshold(gammas, protons, 1 * u.TeV, 0.5)[
+        "energy_bias"
+    ] == pytest.approx(0, abs=0.005)
 
 
 def test_bootstrap_error():
     rng = np.random.default_rng(9)
-    assert bootstrap_error(rng.normal(3.0, 0.2, 100_000)) == pytest.approx(0.2, rel=0.02)
+    assert bootstrap_error(rng.normal(3.0, 0.2, 100_000)) == pytest.approx(
+        0.2, rel=0.02
+    )
     assert np.isnan(bootstrap_error([np.nan, np.nan])) and np.isnan(bootstrap_error([]))
 
 
@@ -345,29 +460,71 @@ def test_bootstrap_errors_match_the_scatter_of_repeated_samples():
     bins = [0.2, 2, 300] * u.TeV
     repeated = [tag_events(2000, 0.10, 0.1, rng) for _ in range(100)]
     scatter = {
-        "resolution": bootstrap_error([summarize_above_threshold(e, e, 2 * u.TeV, 0.5)["energy_resolution"] for e in repeated]),
-        "angular": bootstrap_error([summarize_above_threshold(e, e, 2 * u.TeV, 0.5)["angular_resolution"].value for e in repeated]),
-        "bin_resolution": bootstrap_error([energy_resolution(e, bins, 10)["resolution"][1] for e in repeated]),
-        "bin_bias": bootstrap_error([energy_resolution(e, bins, 10)["bias"][1] for e in repeated]),
-        "bin_angular": bootstrap_error([angular_resolution_table(e, bins, 10)["angular_resolution_68"][1].value for e in repeated]),
+        "resolution": bootstrap_error(
+            [
+                summarize_above_threshold(e, e, 2 * u.TeV, 0.5)["energy_resolution"]
+                for e in repeated
+            ]
+        ),
+        "angular": bootstrap_error(
+            [
+                summarize_above_threshold(e, e, 2 * u.TeV, 0.5)[
+                    "angular_resolution"
+                ].value
+                for e in repeated
+            ]
+        ),
+        "bin_resolution": bootstrap_error(
+            [energy_resolution(e, bins, 10)["resolution"][1] for e in repeated]
+        ),
+        "bin_bias": bootstrap_error(
+            [energy_resolution(e, bins, 10)["bias"][1] for e in repeated]
+        ),
+        "bin_angular": bootstrap_error(
+            [
+                angular_resolution_table(e, bins, 10)["angular_resolution_68"][1].value
+                for e in repeated
+            ]
+        ),
     }
     events = repeated[0]
-    summary = summarize_above_threshold(events, events, 2 * u.TeV, 0.5, n_resamples=300, rng=rng)
+    summary = summarize_above_threshold(
+        events, events, 2 * u.TeV, 0.5, n_resamples=300, rng=rng
+    )
     energy = energy_resolution(events, bins, 10, n_resamples=300, rng=rng)
     angular = angular_resolution_table(events, bins, 10, n_resamples=300, rng=rng)
-    assert summary["energy_resolution_err"] == pytest.approx(scatter["resolution"], rel=0.35)
-    assert summary["angular_resolution_err"].to_value(u.deg) == pytest.approx(scatter["angular"], rel=0.35)
-    assert energy["resolution_err"][1] == pytest.approx(scatter["bin_resolution"], rel=0.35)
+    assert summary["energy_resolution_err"] == pytest.approx(
+        scatter["resolution"], rel=0.35
+    )
+    assert summary["angular_resolution_err"].to_value(u.deg) == pytest.approx(
+        scatter["angular"], rel=0.35
+    )
+    assert energy["resolution_err"][1] == pytest.approx(
+        scatter["bin_resolution"], rel=0.35
+    )
     assert energy["bias_err"][1] == pytest.approx(scatter["bin_bias"], rel=0.35)
-    assert angular["angular_resolution_68_err"][1].to_value(u.deg) == pytest.approx(scatter["bin_angular"], rel=0.35)
+    assert angular["angular_resolution_68_err"][1].to_value(u.deg) == pytest.approx(
+        scatter["bin_angular"], rel=0.35
+    )
     # fewer events, larger errors: the low bin holds about a third of the events
     assert energy["resolution_err"][0] > energy["resolution_err"][1] * 1.2
 
     # reproducible with the seed; none without resamples
-    again = energy_resolution(events, bins, 10, n_resamples=300, rng=np.random.default_rng(1))
-    np.testing.assert_array_equal(again["resolution_err"], energy_resolution(events, bins, 10, 300, np.random.default_rng(1))["resolution_err"])
+    again = energy_resolution(
+        events, bins, 10, n_resamples=300, rng=np.random.default_rng(1)
+    )
+    np.testing.assert_array_equal(
+        again["resolution_err"],
+        energy_resolution(events, bins, 10, 300, np.random.default_rng(1))[
+            "resolution_err"
+        ],
+    )
     assert np.isnan(energy_resolution(events, bins, 10)["resolution_err"]).all()
-    assert np.isnan(summarize_above_threshold(events, events, 2 * u.TeV, 0.5)["energy_resolution_err"])
+    assert np.isnan(
+        summarize_above_threshold(events, events, 2 * u.TeV, 0.5)[
+            "energy_resolution_err"
+        ]
+    )
 
 
 def test_bootstrap_is_chunked(monkeypatch):
@@ -391,14 +548,21 @@ def test_read_tag_events(dl2_files):
 
     tel_valid = {}
     for tel_id in (1, 2):
-        table = read_table(gamma_path, f"/dl2/event/telescope/energy/mono_regressor/tel_{tel_id:03d}")
+        table = read_table(
+            gamma_path, f"/dl2/event/telescope/energy/mono_regressor/tel_{tel_id:03d}"
+        )
         tel_valid[tel_id] = table["mono_regressor_tel_is_valid"].sum()
         assert len(events[f"tel_{tel_id:03d}"]) == tel_valid[tel_id]
     stereo = read_table(gamma_path, "/dl2/event/subarray/energy/stereo_regressor")
-    assert len(events["stereo"]) == np.all(stereo["stereo_regressor_telescopes"], axis=1).sum()
+    assert (
+        len(events["stereo"])
+        == np.all(stereo["stereo_regressor_telescopes"], axis=1).sum()
+    )
     assert len(events["mono_combined"]) > len(events["stereo"])
     for tag, (energy_smearing, direction_smearing) in (
-        ("tel_001", SMEARING["tel"]), ("mono_combined", SMEARING["mono"]), ("stereo", SMEARING["stereo"]),
+        ("tel_001", SMEARING["tel"]),
+        ("mono_combined", SMEARING["mono"]),
+        ("stereo", SMEARING["stereo"]),
     ):
         table = events[tag]
         relative = (table["reco_energy"] / table["true_energy"]).to_value(u.one) - 1
@@ -411,10 +575,14 @@ def test_read_tag_events(dl2_files):
     quality = QualityQuery(quality_criteria=[("bright", "hillas_intensity > 1000")])
     selected, _ = read_tag_events(gamma_path, ["mono", "stereo"], quality)
     for tel_id in (1, 2):
-        parameters = read_table(gamma_path, f"/dl1/event/telescope/parameters/tel_{tel_id:03d}")
+        parameters = read_table(
+            gamma_path, f"/dl1/event/telescope/parameters/tel_{tel_id:03d}"
+        )
         bright = parameters[parameters["hillas_intensity"] > 1000]
         tag = f"tel_{tel_id:03d}"
-        assert set(selected[tag]["event_id"]) == set(events[tag]["event_id"]) & set(bright["event_id"])
+        assert set(selected[tag]["event_id"]) == set(events[tag]["event_id"]) & set(
+            bright["event_id"]
+        )
     # stereo: both telescopes bright (intensity uniform in log 1-4: 1/3 each)
     assert len(selected["stereo"]) == pytest.approx(len(events["stereo"]) / 9, rel=0.25)
     assert set(selected["stereo"]["event_id"]) <= set(events["stereo"]["event_id"])
@@ -424,16 +592,34 @@ def test_input_checks(dl2_files, tmp_path):
     gamma_path, proton_path = dl2_files
     check_primaries(gamma_path, "gamma")
     check_primaries(proton_path, "proton")
-    with pytest.raises(PerformanceInputError, match=f"{proton_path}.*gamma input.*101.*swapped"):
+    with pytest.raises(
+        PerformanceInputError, match=f"{proton_path}.*gamma input.*101.*swapped"
+    ):
         check_primaries(proton_path, "gamma")
-    with pytest.raises(PerformanceInputError, match=f"{gamma_path}.*proton input.*swapped"):
+    with pytest.raises(
+        PerformanceInputError, match=f"{gamma_path}.*proton input.*swapped"
+    ):
         check_primaries(gamma_path, "proton")
 
     check_same_models([gamma_path, proton_path])
-    other = write_dl2(tmp_path / "other.dl2.h5", "proton", n_events=100, variants=(), models_id="models-2")
-    with pytest.raises(PerformanceInputError, match=f"{gamma_path}.*models-1.*{other}.*models-2"):
+    other = write_dl2(
+        tmp_path / "other.dl2.h5",
+        "proton",
+        n_events=100,
+        variants=(),
+        models_id="models-2",
+    )
+    with pytest.raises(
+        PerformanceInputError, match=f"{gamma_path}.*models-1.*{other}.*models-2"
+    ):
         check_same_models([gamma_path, other])
-    anonymous = write_dl2(tmp_path / "anonymous.dl2.h5", "proton", n_events=100, variants=(), models_id=None)
+    anonymous = write_dl2(
+        tmp_path / "anonymous.dl2.h5",
+        "proton",
+        n_events=100,
+        variants=(),
+        models_id=None,
+    )
     check_same_models([anonymous, anonymous])
     with pytest.raises(PerformanceInputError, match="absent"):
         check_same_models([gamma_path, anonymous])
@@ -442,7 +628,10 @@ def test_input_checks(dl2_files, tmp_path):
     check_simulated(other)
     with tables.open_file(other, mode="r+") as h5file:
         h5file.remove_node("/simulation", recursive=True)
-    with pytest.raises(PerformanceInputError, match=f"file {other} has no /simulation/event/subarray/shower"):
+    with pytest.raises(
+        PerformanceInputError,
+        match=f"file {other} has no /simulation/event/subarray/shower",
+    ):
         check_simulated(other)
 
 
@@ -453,29 +642,61 @@ def run_performance(*args):
 def test_cli(dl2_files, tmp_path):
     gamma_path, proton_path = dl2_files
     output = tmp_path / "performance"
-    result = run_performance("--gamma", gamma_path, "--proton", proton_path, "--output-dir", output)
+    result = run_performance(
+        "--gamma", gamma_path, "--proton", proton_path, "--output-dir", output
+    )
     assert result.returncode == 0, result.stderr
     tags = ["tel_001", "tel_002", "mono_combined", "stereo"]
-    stems = ["energy_resolution", "angular_resolution", "roc", "auc_per_energy", "gammaness_cuts_efficiency"]
+    stems = [
+        "energy_resolution",
+        "angular_resolution",
+        "roc",
+        "auc_per_energy",
+        "gammaness_cuts_efficiency",
+    ]
     expected = {f"{stem}_{tag}.ecsv" for stem in stems for tag in tags}
-    expected |= {"summary.ecsv", "performance.h5", "energy_resolution.png", "angular_resolution.png", "roc.png", "gammaness_cuts.png"}
+    expected |= {
+        "summary.ecsv",
+        "performance.h5",
+        "energy_resolution.png",
+        "angular_resolution.png",
+        "roc.png",
+        "gammaness_cuts.png",
+    }
     assert {p.name for p in output.iterdir()} == expected
-    assert not [p for p in tmp_path.iterdir() if p.name != "performance"]  # no temporary directory left
+    assert not [
+        p for p in tmp_path.iterdir() if p.name != "performance"
+    ]  # no temporary directory left
 
     summary = QTable.read(output / "summary.ecsv")
     assert list(summary["tag"]) == tags
-    assert summary["energy_threshold"].unit == u.TeV and summary["angular_resolution"].unit == u.deg
+    assert (
+        summary["energy_threshold"].unit == u.TeV
+        and summary["angular_resolution"].unit == u.deg
+    )
     row = summary[summary["tag"] == "stereo"][0]
     assert row["energy_resolution"] == pytest.approx(0.10, abs=0.02)
     assert row["energy_bias"] == pytest.approx(0.0, abs=0.02)
-    assert row["angular_resolution"].to_value(u.deg) == pytest.approx(0.1 * CONTAINMENT_68, rel=0.15)
+    assert row["angular_resolution"].to_value(u.deg) == pytest.approx(
+        0.1 * CONTAINMENT_68, rel=0.15
+    )
     assert row["auc"] == pytest.approx(AUC_UNIT_SHIFT, abs=0.04)
     # bootstrap errors (200 resamples): of the order sigma / sqrt(n) for 10 % smearing
-    assert 0.1 / np.sqrt(row["n_gammas"]) / 3 < row["energy_resolution_err"] < 3 * 0.1 / np.sqrt(row["n_gammas"])
-    assert 0 < row["angular_resolution_err"].to_value(u.deg) < 0.02 and row["energy_bias_err"] > 0
+    assert (
+        0.1 / np.sqrt(row["n_gammas"]) / 3
+        < row["energy_resolution_err"]
+        < 3 * 0.1 / np.sqrt(row["n_gammas"])
+    )
+    assert (
+        0 < row["angular_resolution_err"].to_value(u.deg) < 0.02
+        and row["energy_bias_err"] > 0
+    )
     per_bin = QTable.read(output / "energy_resolution_stereo.ecsv")
     filled = per_bin["n_events"] >= 10
-    assert np.isfinite(per_bin["resolution_err"][filled]).all() and np.isnan(per_bin["resolution_err"][~filled]).all()
+    assert (
+        np.isfinite(per_bin["resolution_err"][filled]).all()
+        and np.isnan(per_bin["resolution_err"][~filled]).all()
+    )
     # Crab-weighted E^-1.62 dN/dlogE times the trigger efficiency peaks at 1.1 E0 (10 bins per decade)
     assert 0.35 < row["energy_threshold"].to_value(u.TeV) < 0.8
     assert "stereo" in result.stdout and "energy_threshold" in result.stdout
@@ -488,10 +709,27 @@ def test_cli(dl2_files, tmp_path):
     assert stored["low"].unit == u.TeV
 
     # the output exists: refused without --overwrite, replaced with it
-    result = run_performance("--gamma", gamma_path, "--proton", proton_path, "--output-dir", output, "--variant", "stereo")
+    result = run_performance(
+        "--gamma",
+        gamma_path,
+        "--proton",
+        proton_path,
+        "--output-dir",
+        output,
+        "--variant",
+        "stereo",
+    )
     assert result.returncode != 0 and "exists" in result.stderr
     result = run_performance(
-        "--gamma", gamma_path, "--proton", proton_path, "--output-dir", output, "--variant", "stereo", "--overwrite"
+        "--gamma",
+        gamma_path,
+        "--proton",
+        proton_path,
+        "--output-dir",
+        output,
+        "--variant",
+        "stereo",
+        "--overwrite",
     )
     assert result.returncode == 0, result.stderr
     assert list(QTable.read(output / "summary.ecsv")["tag"]) == ["stereo"]
@@ -499,13 +737,22 @@ def test_cli(dl2_files, tmp_path):
 
 def test_cli_refuses_bad_inputs(dl2_files, tmp_path):
     gamma_path, proton_path = dl2_files
-    result = run_performance("--gamma", proton_path, "--proton", gamma_path, "--output-dir", tmp_path / "swapped")
+    result = run_performance(
+        "--gamma",
+        proton_path,
+        "--proton",
+        gamma_path,
+        "--output-dir",
+        tmp_path / "swapped",
+    )
     assert result.returncode == 1
     assert f"file {proton_path}, given as the gamma input" in result.stderr
     assert not (tmp_path / "swapped").exists()
 
     dl1 = write_dl2(tmp_path / "gamma.dl1.h5", "gamma", n_events=100, variants=())
-    result = run_performance("--gamma", dl1, "--proton", proton_path, "--output-dir", tmp_path / "dl1")
+    result = run_performance(
+        "--gamma", dl1, "--proton", proton_path, "--output-dir", tmp_path / "dl1"
+    )
     assert result.returncode == 1
     assert f"file {dl1} holds no DL2 predictions" in result.stderr
     assert not (tmp_path / "dl1").exists()

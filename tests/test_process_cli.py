@@ -2,14 +2,20 @@
 
 import numpy as np
 import pytest
-from ctapipe.io import TableLoader, read_table
-
 from conftest import run_cli, run_subprocess
+from ctapipe.io import TableLoader, read_table
 
 
 def process(input_path, output, config, *extra):
     return run_cli(
-        "ctapipe-process", "--input", input_path, "--output", output, "--config", config, *extra
+        "ctapipe-process",
+        "--input",
+        input_path,
+        "--output",
+        output,
+        "--config",
+        config,
+        *extra,
     )
 
 
@@ -18,7 +24,13 @@ def dl1_2018(raw_2018, data_config, tmp_path_factory):
     """The stock ``ctapipe-process`` command line, finding the plugin through its entry point."""
     output = tmp_path_factory.mktemp("dl1") / "x.h5"
     result = run_subprocess(
-        "ctapipe-process", "--input", raw_2018, "--output", output, "--config", data_config
+        "ctapipe-process",
+        "--input",
+        raw_2018,
+        "--output",
+        output,
+        "--config",
+        data_config,
     )
     assert result.returncode == 0, result.stderr
     return output
@@ -29,7 +41,9 @@ def test_2018_shower_events(dl1_2018):
     trigger = read_table(dl1_2018, "/dl1/event/subarray/trigger")
     # 32 events, of which 2 interleaved pedestals (event numbers 1027892 and 1027909)
     assert len(parameters) == 30 and len(trigger) == 30
-    assert 1027892 not in parameters["event_id"] and 1027909 not in parameters["event_id"]
+    assert (
+        1027892 not in parameters["event_id"] and 1027909 not in parameters["event_id"]
+    )
     assert np.all(trigger["event_type"] == 32)
     images = read_table(dl1_2018, "/dl1/event/telescope/images/tel_022")
     # high night-sky background: a few p.e. per pixel on average, faint showers
@@ -65,10 +79,14 @@ def test_2017_hillas_parameters(raw_2017, data_config, tmp_path):
 
 
 def test_options_on_command_line(raw_2018, data_config, shared_dir, tmp_path):
-    calibration = shared_dir / "reference/calibration/averaged_calib_param_v2_2023_2024_tel2.h5"
+    calibration = (
+        shared_dir / "reference/calibration/averaged_calib_param_v2_2023_2024_tel2.h5"
+    )
     output = tmp_path / "x.h5"
     result = process(
-        raw_2018, output, data_config,
+        raw_2018,
+        output,
+        data_config,
         f"--SST1MEventSource.calibration_path={calibration}",
         "--SST1MEventSource.pointing_ra_deg=83.6331",
         "--SST1MEventSource.pointing_dec_deg=22.0145",
@@ -77,7 +95,9 @@ def test_options_on_command_line(raw_2018, data_config, shared_dir, tmp_path):
     assert result.returncode == 0, result.stderr
     ob = read_table(output, "/configuration/observation/observation_block")
     assert ob["obs_id"][0] == 201808220001
-    assert ob["subarray_pointing_lon"].quantity[0].to_value("deg") == pytest.approx(83.6331)
+    assert ob["subarray_pointing_lon"].quantity[0].to_value("deg") == pytest.approx(
+        83.6331
+    )
 
 
 def test_other_fits_file_refused(other_zfits, data_config, tmp_path):
@@ -118,7 +138,13 @@ def test_corrupt_file_refused(raw_2018, data_config, tmp_path):
     output = tmp_path / "out.h5"
     # in its own process: corrupt data can crash protozfits' decoder
     result = run_subprocess(
-        "ctapipe-process", "--input", corrupt, "--output", output, "--config", data_config
+        "ctapipe-process",
+        "--input",
+        corrupt,
+        "--output",
+        output,
+        "--config",
+        data_config,
     )
     assert result.returncode != 0
     assert str(corrupt) in result.stderr
@@ -136,9 +162,19 @@ def test_quickstart(tmp_path):
 def test_sst1m_process_writes_pointing(tmp_path, data_config):
     from ctapipe_sst1m.io.synthetic_run import SyntheticRun, write_synthetic_run
 
-    paths, truth = write_synthetic_run(tmp_path, SyntheticRun(tel_id=21, n_events=40, seed=5))
+    paths, truth = write_synthetic_run(
+        tmp_path, SyntheticRun(tel_id=21, n_events=40, seed=5)
+    )
     output = tmp_path / "dl1.h5"
-    result = run_cli("sst1m-process", "--input", paths[0], "--output", output, "--config", data_config)
+    result = run_cli(
+        "sst1m-process",
+        "--input",
+        paths[0],
+        "--output",
+        output,
+        "--config",
+        data_config,
+    )
     assert result.returncode == 0, result.stderr
     assert not (tmp_path / "dl1.h5.part").exists()
     with TableLoader(output) as loader:
@@ -149,7 +185,9 @@ def test_sst1m_process_writes_pointing(tmp_path, data_config):
     ob = read_table(output, "/configuration/observation/observation_block")
     assert ob["obs_id"][0] == 202403040012
     summary = read_table(output, "/dl1/service/sst1m_processing")
-    assert summary["n_pedestal_events"][0] == np.count_nonzero(truth["camera_event_type"] == 8)
+    assert summary["n_pedestal_events"][0] == np.count_nonzero(
+        truth["camera_event_type"] == 8
+    )
     assert summary["n_shower_events"][0] == n_showers
     assert summary["swat_event_ids"][0] and summary["camera_clock_scale"][0] == "TAI"
     assert summary["n_interpolated_pixels"][0] == 0
@@ -157,7 +195,10 @@ def test_sst1m_process_writes_pointing(tmp_path, data_config):
 
     with tables.open_file(output) as h5:
         attributes = h5.root._v_attrs
-        assert attributes["CONTEXT SST1M TEL021 N_PEDESTAL_EVENTS"] == summary["n_pedestal_events"][0]
+        assert (
+            attributes["CONTEXT SST1M TEL021 N_PEDESTAL_EVENTS"]
+            == summary["n_pedestal_events"][0]
+        )
         assert attributes["CONTEXT SST1M TEL021 TARGET"] == "Crab"
 
 
@@ -168,12 +209,20 @@ def test_sst1m_process_no_partial_output(tmp_path, data_config):
     paths, _ = write_synthetic_run(tmp_path, SyntheticRun(n_events=250, seed=6))
     data = bytearray(paths[0].read_bytes())
     end = len(data) - 2880 * 50
-    data[end - 200_000 : end] = bytes(range(256)) * (200_000 // 256) + bytes(200_000 % 256)
+    data[end - 200_000 : end] = bytes(range(256)) * (200_000 // 256) + bytes(
+        200_000 % 256
+    )
     paths[0].write_bytes(bytes(data))
     output = tmp_path / "dl1.h5"
     # in its own process: corrupt data can crash protozfits' decoder
     result = run_subprocess(
-        "sst1m-process", "--input", paths[0], "--output", output, "--config", data_config
+        "sst1m-process",
+        "--input",
+        paths[0],
+        "--output",
+        output,
+        "--config",
+        data_config,
     )
     assert result.returncode != 0
     assert str(paths[0]) in result.stderr
@@ -186,32 +235,53 @@ def test_reclean_from_first_pass(tmp_path, data_config):
     from ctapipe_sst1m.io.synthetic_run import SyntheticRun, write_synthetic_run
 
     paths, truth = write_synthetic_run(
-        tmp_path, SyntheticRun(tel_id=22, n_events=240, pedestal_interval=2, rate_hz=200, seed=8)
+        tmp_path,
+        SyntheticRun(tel_id=22, n_events=240, pedestal_interval=2, rate_hz=200, seed=8),
     )
-    windows = ["--NsbCalibrator.pedestal_time_window_s=0.3", "--NsbCalibrator.min_number_pedestals=20"]
+    windows = [
+        "--NsbCalibrator.pedestal_time_window_s=0.3",
+        "--NsbCalibrator.min_number_pedestals=20",
+    ]
     first = tmp_path / "first.h5"
-    result = run_cli("sst1m-process", "-i", paths[0], "-o", first, "--config", data_config, *windows)
+    result = run_cli(
+        "sst1m-process", "-i", paths[0], "-o", first, "--config", data_config, *windows
+    )
     assert result.returncode == 0, result.stderr
     pedestal_windows = read_table(first, "/dl1/monitoring/telescope/pedestal/tel_022")
     assert len(pedestal_windows) >= 3
     assert pedestal_windows["n_events"].sum() == 120
     # window times are TAI, on the scale of the event times
     trigger = read_table(first, "/dl1/event/telescope/trigger")
-    assert trigger["time"][0].tai.unix_tai - pedestal_windows["time_start"][0].tai.unix_tai < 1.0
+    assert (
+        trigger["time"][0].tai.unix_tai - pedestal_windows["time_start"][0].tai.unix_tai
+        < 1.0
+    )
 
     second = tmp_path / "second.h5"
     result = run_cli(
-        "sst1m-process", "-i", paths[0], "-o", second, "--config", data_config, *windows,
-        "--reclean", first,
+        "sst1m-process",
+        "-i",
+        paths[0],
+        "-o",
+        second,
+        "--config",
+        data_config,
+        *windows,
+        "--reclean",
+        first,
     )
     assert result.returncode == 0, result.stderr
     nsb = read_table(second, "/dl1/event/telescope/nsb/tel_022")
     kept = pedestal_windows[pedestal_windows["n_events"] > 20]
     window_levels = {round(float(np.mean(row["charge_mean"])), 9) for row in kept}
     showers = nsb[nsb["event_type"] == 32]
-    assert {round(float(level), 9) for level in showers["nsb_level_pe"]} <= window_levels
+    assert {
+        round(float(level), 9) for level in showers["nsb_level_pe"]
+    } <= window_levels
     assert len(read_table(second, "/dl1/event/telescope/parameters/tel_022")) == 120
-    histogram = read_table(second, "/dl1/monitoring/telescope/pixel_charge_histogram/tel_022")
+    histogram = read_table(
+        second, "/dl1/monitoring/telescope/pixel_charge_histogram/tel_022"
+    )
     assert histogram["count"].sum() <= 120 * 1296
 
 
@@ -225,7 +295,9 @@ def test_stock_merge_of_two_runs(tmp_path, data_config):
             tmp_path / f"run{run}", SyntheticRun(run=run, n_events=30, seed=run)
         )
         outputs.append(tmp_path / f"run{run}.dl1.h5")
-        result = run_cli("sst1m-process", "-i", paths[0], "-o", outputs[-1], "--config", data_config)
+        result = run_cli(
+            "sst1m-process", "-i", paths[0], "-o", outputs[-1], "--config", data_config
+        )
         assert result.returncode == 0, result.stderr
         n_showers += np.count_nonzero(truth["camera_event_type"] != 8)
     merged = tmp_path / "merged.dl1.h5"

@@ -3,15 +3,17 @@
 import numpy as np
 import pytest
 from astropy.table import Table
+from conftest import run_cli
 from ctapipe.io import EventSource, TableLoader, read_table
 
 from ctapipe_sst1m.io.simulation_card import SimulationCard, read_card, write_card
 from ctapipe_sst1m.io.simulation_source import SST1MSimulationSource
-from conftest import run_cli
 
 
 def test_card_round_trip(tmp_path):
-    card = SimulationCard(particle="proton", spectrum="diffuse", n_showers=10, viewcone_deg=8.0)
+    card = SimulationCard(
+        particle="proton", spectrum="diffuse", n_showers=10, viewcone_deg=8.0
+    )
     path = tmp_path / "p.simcard.yaml"
     write_card(path, card)
     assert read_card(path) == card
@@ -51,8 +53,18 @@ def test_source_selected_and_deterministic(tmp_path, raw_2018):
 def gamma_dl1(tmp_path_factory):
     output = tmp_path_factory.mktemp("sim") / "gamma_diffuse.dl1.h5"
     result = run_cli(
-        "sst1m-simulate", "--particle", "gamma", "--spectrum", "diffuse", "--n-showers", "400",
-        "--seed", "3", "--output", output, "--SimulateTool.progress_bar=False",
+        "sst1m-simulate",
+        "--particle",
+        "gamma",
+        "--spectrum",
+        "diffuse",
+        "--n-showers",
+        "400",
+        "--seed",
+        "3",
+        "--output",
+        output,
+        "--SimulateTool.progress_bar=False",
     )
     assert result.returncode == 0, result.stderr
     return output
@@ -62,10 +74,17 @@ def test_simulate_writes_dl1_with_truth(gamma_dl1):
     assert gamma_dl1.with_name("gamma_diffuse.simcard.yaml").is_file()
     assert gamma_dl1.with_name("gamma_diffuse_overview.png").is_file()
     with TableLoader(gamma_dl1) as loader:
-        events = loader.read_telescope_events(dl1_parameters=True, simulated=True, dl2=True)
+        events = loader.read_telescope_events(
+            dl1_parameters=True, simulated=True, dl2=True
+        )
     assert len(events) > 20
-    for column in ("true_energy", "true_impact_distance", "hillas_intensity",
-                   "HillasReconstructor_h_max", "telescope_pointing_altitude"):
+    for column in (
+        "true_energy",
+        "true_impact_distance",
+        "hillas_intensity",
+        "HillasReconstructor_h_max",
+        "telescope_pointing_altitude",
+    ):
         assert column in events.colnames
     config = read_table(gamma_dl1, "/configuration/simulation/run")
     assert config["n_showers"][0] == 400
@@ -82,7 +101,9 @@ def test_thrown_spectrum_matches_configuration(gamma_dl1):
     edges = np.asarray(distribution["bins_energy"])
     e_min, e_max = config["energy_range_min"], config["energy_range_max"]
     index = config["spectral_index"]
-    cumulative = (edges ** (index + 1) - e_min ** (index + 1)) / (e_max ** (index + 1) - e_min ** (index + 1))
+    cumulative = (edges ** (index + 1) - e_min ** (index + 1)) / (
+        e_max ** (index + 1) - e_min ** (index + 1)
+    )
     expected = config["n_showers"] * np.diff(cumulative)
     populated = expected > 5
     chi2 = np.sum((counts[populated] - expected[populated]) ** 2 / expected[populated])
@@ -115,8 +136,15 @@ def test_training_tool_reads_the_simulation(gamma_dl1, tmp_path):
     config.write_text(TRAIN_CONFIG)
     output = tmp_path / "energy.pkl"
     result = run_cli(
-        "ctapipe-train-energy-regressor", "-i", gamma_dl1, "-o", output, "-c", config,
-        "--cv-output", tmp_path / "cv.h5",
+        "ctapipe-train-energy-regressor",
+        "-i",
+        gamma_dl1,
+        "-o",
+        output,
+        "-c",
+        config,
+        "--cv-output",
+        tmp_path / "cv.h5",
     )
     assert result.returncode == 0, result.stderr
     assert output.is_file()
@@ -127,7 +155,16 @@ def test_raw_runs_through_the_data_path(tmp_path, data_config):
     from ctapipe_sst1m.io.simulated_raw_runs import write_simulated_raw_runs
 
     card = tmp_path / "raw.simcard.yaml"
-    write_card(card, SimulationCard(n_showers=400, seed=9, energy_min_tev=1.0, spectrum="diffuse", viewcone_deg=3.0))
+    write_card(
+        card,
+        SimulationCard(
+            n_showers=400,
+            seed=9,
+            energy_min_tev=1.0,
+            spectrum="diffuse",
+            viewcone_deg=3.0,
+        ),
+    )
     paths, truth = write_simulated_raw_runs(card, tmp_path / "raw", events_per_file=40)
     assert len(paths[21]) >= 2 and len(paths[22]) >= 2
     dl1 = {}
@@ -135,7 +172,13 @@ def test_raw_runs_through_the_data_path(tmp_path, data_config):
         dl1[tel_id] = tmp_path / f"dl1_{tel_id}" / "run.dl1.h5"
         dl1[tel_id].parent.mkdir()
         result = run_cli(
-            "ctapipe-process", "-i", files[0], "-o", dl1[tel_id], "--config", data_config,
+            "ctapipe-process",
+            "-i",
+            files[0],
+            "-o",
+            dl1[tel_id],
+            "--config",
+            data_config,
             "--SST1MEventSource.all_subruns=True",
         )
         assert result.returncode == 0, result.stderr
@@ -143,20 +186,39 @@ def test_raw_runs_through_the_data_path(tmp_path, data_config):
         assert len(read_table(dl1[tel_id], "/dl1/event/subarray/trigger")) == n_showers
     output = tmp_path / "stereo.h5"
     result = run_cli(
-        "sst1m-stereo-match", "--input-tel1", dl1[21], "--input-tel2", dl1[22],
-        "--output", output, "--method", "SWATEventIDs",
+        "sst1m-stereo-match",
+        "--input-tel1",
+        dl1[21],
+        "--input-tel2",
+        dl1[22],
+        "--output",
+        output,
+        "--method",
+        "SWATEventIDs",
     )
     assert result.returncode == 0, result.stderr
     pairs = read_table(output, "/dl1/event/subarray/coincidence")
     stereo = (truth["tel_021_event_number"] > 0) & (truth["tel_022_event_number"] > 0)
-    assert set(pairs["event_id"].tolist()) == set(truth["array_event_number"][stereo].tolist())
+    assert set(pairs["event_id"].tolist()) == set(
+        truth["array_event_number"][stereo].tolist()
+    )
 
 
 def test_simulate_raw_dir_cli(tmp_path):
     directory = tmp_path / "raw"
     result = run_cli(
-        "sst1m-simulate", "--particle", "gamma", "--spectrum", "diffuse", "--n-showers", "150",
-        "--seed", "2", "--raw-dir", directory, "--SimulateTool.energy_min_tev=1.0",
+        "sst1m-simulate",
+        "--particle",
+        "gamma",
+        "--spectrum",
+        "diffuse",
+        "--n-showers",
+        "150",
+        "--seed",
+        "2",
+        "--raw-dir",
+        directory,
+        "--SimulateTool.energy_min_tev=1.0",
     )
     assert result.returncode == 0, result.stderr
     raw = sorted(directory.glob("SST1M*_0001_*.fits.fz"))

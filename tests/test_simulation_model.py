@@ -32,7 +32,9 @@ def subarray():
     return sst1m_subarray((1, 2))
 
 
-def showers_at_impact(subarray, impacts, energy=1.0, particle="gamma", tel_id=1, offset_deg=0.4):
+def showers_at_impact(
+    subarray, impacts, energy=1.0, particle="gamma", tel_id=1, offset_deg=0.4
+):
     """Showers from the wobble source whose axis passes at `impacts` (m) from a telescope."""
     impacts = np.atleast_1d(np.asarray(impacts, dtype=float))
     n = impacts.size
@@ -61,8 +63,12 @@ def showers_at_impact(subarray, impacts, energy=1.0, particle="gamma", tel_id=1,
 
 # ------------------------------------------------------------------ primaries
 def test_power_law_index():
-    sampler = ShowerSampler(energy_min_tev=0.2, energy_max_tev=300.0, spectral_index=-2.0,
-                            rng=np.random.default_rng(1))
+    sampler = ShowerSampler(
+        energy_min_tev=0.2,
+        energy_max_tev=300.0,
+        spectral_index=-2.0,
+        rng=np.random.default_rng(1),
+    )
     e = sampler.sample(20000).energy_tev
     assert e.min() >= 0.2 and e.max() <= 300.0
     lo, hi = 0.2, 300.0
@@ -86,7 +92,9 @@ def test_point_and_diffuse_directions():
     assert np.ptp(point.alt_rad) == 0 and np.ptp(point.az_rad) == 0
     np.testing.assert_allclose(point.alt_rad, ALT + np.deg2rad(0.4), atol=1e-9)
 
-    diffuse = ShowerSampler(particle="proton", spectrum="diffuse", viewcone_deg=10.0, rng=rng)
+    diffuse = ShowerSampler(
+        particle="proton", spectrum="diffuse", viewcone_deg=10.0, rng=rng
+    )
     s = diffuse.sample(20000)
     theta = np.arccos(np.clip(s.direction @ p, -1, 1))
     assert np.rad2deg(theta.max()) <= 10.0 + 1e-9
@@ -106,8 +114,14 @@ def test_cores_uniform_on_ground_disk():
 def test_shower_maximum():
     rng = np.random.default_rng(4)
     g = ShowerSampler(energy_min_tev=0.99, energy_max_tev=1.01, rng=rng).sample(5000)
-    p = ShowerSampler(particle="proton", spectrum="diffuse", viewcone_deg=5,
-                      energy_min_tev=0.99, energy_max_tev=1.01, rng=rng).sample(5000)
+    p = ShowerSampler(
+        particle="proton",
+        spectrum="diffuse",
+        viewcone_deg=5,
+        energy_min_tev=0.99,
+        energy_max_tev=1.01,
+        rng=rng,
+    ).sample(5000)
     assert abs(g.x_max_gcm2.mean() - 300.0) < 5
     assert p.x_max_gcm2.mean() > g.x_max_gcm2.mean() + 40
     assert p.x_max_gcm2.std() > g.x_max_gcm2.std()
@@ -161,7 +175,9 @@ def test_source_and_axis_in_camera(subarray):
     imager = ShowerImager(subarray, np.random.default_rng(6))
     s = showers_at_impact(subarray, [150.0], energy=5.0)
     img = imager.image(s[0], 1, ALT, AZ)
-    np.testing.assert_allclose([img.source_x_m, img.source_y_m], [F * np.deg2rad(0.4), 0], atol=1e-6)
+    np.testing.assert_allclose(
+        [img.source_x_m, img.source_y_m], [F * np.deg2rad(0.4), 0], atol=1e-6
+    )
     dx, dy = img.cog_x_m - img.source_x_m, img.cog_y_m - img.source_y_m
     np.testing.assert_allclose(np.arctan2(dy, dx), img.psi_rad, atol=1e-9)
     # the light is where the model puts it
@@ -200,7 +216,9 @@ def test_disp_grows_with_impact(subarray):
     g = imager.shower_geometry(showers_at_impact(subarray, impacts, 1.0), 1, ALT, AZ)
     assert np.all(np.diff(g["disp_deg"]) > 0)
     # disp ~ impact / distance to the shower maximum
-    np.testing.assert_allclose(np.deg2rad(g["disp_deg"]), impacts / g["distance"], rtol=0.05)
+    np.testing.assert_allclose(
+        np.deg2rad(g["disp_deg"]), impacts / g["distance"], rtol=0.05
+    )
 
 
 def test_width_gamma_vs_proton(subarray):
@@ -208,7 +226,9 @@ def test_width_gamma_vs_proton(subarray):
     imager = ShowerImager(subarray, rng)
     kw = dict(energy_min_tev=1.0, energy_max_tev=10.0, max_impact_m=200.0, rng=rng)
     g = ShowerSampler(particle="gamma", **kw).sample(300)
-    p = ShowerSampler(particle="proton", spectrum="diffuse", viewcone_deg=3.0, **kw).sample(300)
+    p = ShowerSampler(
+        particle="proton", spectrum="diffuse", viewcone_deg=3.0, **kw
+    ).sample(300)
     wg = [im.width_deg for im in imager.images(g, 1, ALT, AZ)]
     images_p = imager.images(p, 1, ALT, AZ)
     wp = [im.width_deg for im in images_p]
@@ -241,8 +261,14 @@ def test_time_gradient_grows_with_impact(subarray):
 
 # ------------------------------------------------------------------ detector
 def test_single_pe_pulse_sums_to_one(subarray):
-    cam = CameraSimulator(subarray, np.random.default_rng(12), nsb_rate_mhz=0.0,
-                          electronic_noise_pe=0.0, gain_spread=0.0, spe_resolution=0.0)
+    cam = CameraSimulator(
+        subarray,
+        np.random.default_rng(12),
+        nsb_rate_mhz=0.0,
+        electronic_noise_pe=0.0,
+        gain_spread=0.0,
+        spe_resolution=0.0,
+    )
     np.testing.assert_allclose(pulse_table().sum(axis=1), 1.0, rtol=1e-12)
     for t in (40.0, 61.3, 80.0, 97.75):
         n_pe = np.zeros(N_PIXELS, dtype=int)
@@ -262,11 +288,19 @@ def test_pedestal_statistics_match_nsb_rate(subarray):
     assert abs(r1.mean()) < 0.005
     table = pulse_table()
     gain2 = np.mean(cam.gain[1] ** 2)
-    shot = rate_mhz * 1e-3 * 4.0 * (1 + cam.spe_resolution**2) * np.mean((table**2).sum(axis=1))
+    shot = (
+        rate_mhz
+        * 1e-3
+        * 4.0
+        * (1 + cam.spe_resolution**2)
+        * np.mean((table**2).sum(axis=1))
+    )
     expected_var = shot * gain2 + cam.electronic_noise_pe**2
     assert abs(r1.var() / expected_var - 1) < 0.03
     # twice the rate: larger std
-    cam2 = CameraSimulator(subarray, np.random.default_rng(13), nsb_rate_mhz=2 * rate_mhz)
+    cam2 = CameraSimulator(
+        subarray, np.random.default_rng(13), nsb_rate_mhz=2 * rate_mhz
+    )
     assert cam2.r1_waveform(1, None, None).std() > 1.3 * r1.std()
     # pedestals do not trigger
     assert not any(cam.triggers(1, cam.r1_waveform(1, None, None)) for _ in range(100))
@@ -278,8 +312,12 @@ def test_trigger_efficiency_rises_with_energy(subarray):
     cam = CameraSimulator(subarray, rng)
     efficiency = {}
     for energy in (0.1, 1.0, 10.0):
-        s = ShowerSampler(energy_min_tev=0.98 * energy, energy_max_tev=1.02 * energy,
-                          max_impact_m=60.0, rng=rng).sample(150)
+        s = ShowerSampler(
+            energy_min_tev=0.98 * energy,
+            energy_max_tev=1.02 * energy,
+            max_impact_m=60.0,
+            rng=rng,
+        ).sample(150)
         trig = [
             cam.triggers(1, cam.r1_waveform(1, im.n_pe, im.peak_time_ns))
             for im in imager.images(s, 1, ALT, AZ)
@@ -291,14 +329,22 @@ def test_trigger_efficiency_rises_with_energy(subarray):
 
 
 def test_adc_waveform(subarray):
-    cam = CameraSimulator(subarray, np.random.default_rng(15), nsb_rate_mhz=0.0,
-                          electronic_noise_pe=0.0, gain_spread=0.0, spe_resolution=0.0)
+    cam = CameraSimulator(
+        subarray,
+        np.random.default_rng(15),
+        nsb_rate_mhz=0.0,
+        electronic_noise_pe=0.0,
+        gain_spread=0.0,
+        spe_resolution=0.0,
+    )
     n_pe = np.zeros(N_PIXELS, dtype=int)
     n_pe[7] = 10
     r1 = cam.r1_waveform(1, n_pe, np.full(N_PIXELS, 60.0))
     adc = cam.adc_waveform(1, r1, dc_to_pe=26.8, baseline_adc=330)
     assert adc.shape == (N_PIXELS, N_SAMPLES) and adc.dtype == np.int16
-    np.testing.assert_array_equal(adc, np.rint(330 + r1[0] * np.float32(26.8)).astype(np.int16))
+    np.testing.assert_array_equal(
+        adc, np.rint(330 + r1[0] * np.float32(26.8)).astype(np.int16)
+    )
     assert abs((adc[7].astype(float) - 330).sum() - 268.0) < 3
     assert np.all(adc[0] == 330)
     saturated = cam.adc_waveform(1, r1 * 1000)
@@ -318,15 +364,29 @@ def test_image_skewness(subarray):
         for im in images:
             if im.intensity < 200:
                 continue
-            along = (x - im.cog_x_m) * np.cos(im.psi_rad) + (y - im.cog_y_m) * np.sin(im.psi_rad)
+            along = (x - im.cog_x_m) * np.cos(im.psi_rad) + (y - im.cog_y_m) * np.sin(
+                im.psi_rad
+            )
             w = im.n_pe
             mean = np.average(along, weights=w)
-            values.append(np.average((along - mean) ** 3, weights=w) / np.average((along - mean) ** 2, weights=w) ** 1.5)
+            values.append(
+                np.average((along - mean) ** 3, weights=w)
+                / np.average((along - mean) ** 2, weights=w) ** 1.5
+            )
         return np.array(values)
 
-    gammas = skewness_away_from_source(imager.images(ShowerSampler(particle="gamma", **kw).sample(200), 1, ALT, AZ))
+    gammas = skewness_away_from_source(
+        imager.images(ShowerSampler(particle="gamma", **kw).sample(200), 1, ALT, AZ)
+    )
     protons = skewness_away_from_source(
-        imager.images(ShowerSampler(particle="proton", spectrum="diffuse", viewcone_deg=3.0, **kw).sample(300), 1, ALT, AZ)
+        imager.images(
+            ShowerSampler(
+                particle="proton", spectrum="diffuse", viewcone_deg=3.0, **kw
+            ).sample(300),
+            1,
+            ALT,
+            AZ,
+        )
     )
     assert 0.2 < np.median(gammas) < 0.7
     assert np.mean(gammas > 0) > 0.85
@@ -336,8 +396,16 @@ def test_image_skewness(subarray):
 def test_light_yield_fluctuation_shared_by_the_telescopes(subarray):
     """The shower's yield fluctuation is common; each telescope adds a smaller local one."""
     rng = np.random.default_rng(13)
-    showers = ShowerSampler(particle="gamma", energy_min_tev=5.0, energy_max_tev=5.001, max_impact_m=1.0, rng=rng).sample(400)
-    assert 0.05 < np.std(np.log(showers.light_yield_factor)) < 0.1  # 0.12 * 5**-0.3 = 0.075
+    showers = ShowerSampler(
+        particle="gamma",
+        energy_min_tev=5.0,
+        energy_max_tev=5.001,
+        max_impact_m=1.0,
+        rng=rng,
+    ).sample(400)
+    assert (
+        0.05 < np.std(np.log(showers.light_yield_factor)) < 0.1
+    )  # 0.12 * 5**-0.3 = 0.075
     imager = ShowerImager(subarray, rng)
     mean_1 = np.array([im.mean_pe for im in imager.images(showers, 1, ALT, AZ)])
     mean_2 = np.array([im.mean_pe for im in imager.images(showers, 2, ALT, AZ)])
@@ -346,5 +414,9 @@ def test_light_yield_fluctuation_shared_by_the_telescopes(subarray):
     ratio_2 = np.log(mean_2 / showers.light_yield_factor)
     correlation = np.corrcoef(np.log(mean_1), np.log(mean_2))[0, 1]
     assert correlation > 0.4
-    assert np.std(ratio_1 - np.mean(ratio_1)) == pytest.approx(0.08 * 5**-0.25, rel=0.15)
-    assert np.std(ratio_2 - np.mean(ratio_2)) == pytest.approx(0.08 * 5**-0.25, rel=0.15)
+    assert np.std(ratio_1 - np.mean(ratio_1)) == pytest.approx(
+        0.08 * 5**-0.25, rel=0.15
+    )
+    assert np.std(ratio_2 - np.mean(ratio_2)) == pytest.approx(
+        0.08 * 5**-0.25, rel=0.15
+    )

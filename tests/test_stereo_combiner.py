@@ -5,7 +5,6 @@ import numpy as np
 import pytest
 from astropy.coordinates import angular_separation
 from astropy.table import Table, hstack
-from traitlets.config import Config
 from ctapipe.containers import (
     ArrayEventContainer,
     DispContainer,
@@ -19,6 +18,7 @@ from ctapipe.reco import DispReconstructor, EnergyRegressor
 from ctapipe.reco.preprocessing import telescope_to_horizontal
 from ctapipe.reco.reconstructor import ReconstructionProperty
 from ctapipe.reco.stereo_combination import StereoCombiner, StereoMeanCombiner
+from traitlets.config import Config
 
 from ctapipe_sst1m.components.stereo_combiner import (
     SST1MStereoCombiner,
@@ -444,9 +444,7 @@ def test_energy_and_classification_table():
 def test_energy_camera_frame_weights():
     table = energy_inputs()
     table.rename_column("hillas_intensity", "camera_frame_hillas_intensity")
-    stereo = SST1MStereoCombiner(
-        prefix="energy", property=ENERGY
-    ).predict_table(table)
+    stereo = SST1MStereoCombiner(prefix="energy", property=ENERGY).predict_table(table)
     mean, _ = expected_mean_std(np.array([1.0, 2.0]), np.array([100.0, 300.0]))
     np.testing.assert_allclose(values(stereo["energy_energy"], u.TeV)[0], mean)
 
@@ -520,15 +518,22 @@ def test_energy_inverse_variance_table():
 
     # the default combines with the configured weights, whatever the uncertainties
     default = SST1MStereoCombiner(prefix="iv", property=ENERGY, log_target=True)
-    np.testing.assert_allclose(values(default.predict_table(table)["iv_energy"], u.TeV)[:2], [
-        np.exp((100 * np.log(1.0) + 300 * np.log(2.0)) / 400),
-        np.exp((100 * np.log(4.0) + 300 * np.log(2.0)) / 400),
-    ])
+    np.testing.assert_allclose(
+        values(default.predict_table(table)["iv_energy"], u.TeV)[:2],
+        [
+            np.exp((100 * np.log(1.0) + 300 * np.log(2.0)) / 400),
+            np.exp((100 * np.log(4.0) + 300 * np.log(2.0)) / 400),
+        ],
+    )
 
     # gammaness and direction ignore energy_weights
     table["iv_tel_prediction"] = [0.9, 0.5, 0.9, 0.5, 0.9, 0.5]
-    cls = SST1MStereoCombiner(prefix="iv", property=CLS, energy_weights="inverse_variance")
-    np.testing.assert_allclose(cls.predict_table(table)["iv_prediction"], (0.9 * 100 + 0.5 * 300) / 400)
+    cls = SST1MStereoCombiner(
+        prefix="iv", property=CLS, energy_weights="inverse_variance"
+    )
+    np.testing.assert_allclose(
+        cls.predict_table(table)["iv_prediction"], (0.9 * 100 + 0.5 * 300) / 400
+    )
 
 
 def test_energy_inverse_variance_event_wise_matches_table():
@@ -550,7 +555,9 @@ def test_energy_inverse_variance_event_wise_matches_table():
                 is_valid=True,
             )
         combiner(event)
-        np.testing.assert_allclose(event.dl2.stereo.energy["iv"].energy.to_value(u.TeV), energy)
+        np.testing.assert_allclose(
+            event.dl2.stereo.energy["iv"].energy.to_value(u.TeV), energy
+        )
 
 
 def test_choose_head_tail_many_telescopes():

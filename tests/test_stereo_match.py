@@ -3,24 +3,35 @@
 import numpy as np
 import pytest
 import tables
+from conftest import run_cli
 from ctapipe.io import HDF5EventSource, TableLoader, read_table
 
-from ctapipe_sst1m.io.synthetic_run import SyntheticStereoRun, write_synthetic_stereo_run
-from conftest import run_cli
+from ctapipe_sst1m.io.synthetic_run import (
+    SyntheticStereoRun,
+    write_synthetic_stereo_run,
+)
 
 CLOCK_OFFSET_NS = 3_217_000
 
 
 def make_dl1(directory, data_config, **options):
     """A synthetic stereo run through ctapipe-process; returns the DL1 paths and the truth."""
-    stereo = SyntheticStereoRun(n_stereo=150, clock_offset_ns=CLOCK_OFFSET_NS, **options)
+    stereo = SyntheticStereoRun(
+        n_stereo=150, clock_offset_ns=CLOCK_OFFSET_NS, **options
+    )
     paths, truth = write_synthetic_stereo_run(directory / "raw", stereo)
     dl1 = {}
     for tel_id in (21, 22):
         dl1[tel_id] = directory / f"tel{tel_id}" / f"tel{tel_id}.dl1.h5"
         dl1[tel_id].parent.mkdir()
         result = run_cli(
-            "ctapipe-process", "-i", paths[tel_id][0], "-o", dl1[tel_id], "--config", data_config
+            "ctapipe-process",
+            "-i",
+            paths[tel_id][0],
+            "-o",
+            dl1[tel_id],
+            "--config",
+            data_config,
         )
         assert result.returncode == 0, result.stderr
     return dl1, truth
@@ -34,7 +45,11 @@ def swat_wr_run(tmp_path_factory, data_config):
 @pytest.fixture(scope="module")
 def clock_only_run(tmp_path_factory, data_config):
     return make_dl1(
-        tmp_path_factory.mktemp("clock"), data_config, swat=False, white_rabbit=False, seed=22
+        tmp_path_factory.mktemp("clock"),
+        data_config,
+        swat=False,
+        white_rabbit=False,
+        seed=22,
     )
 
 
@@ -45,21 +60,31 @@ def true_pairs_as_ids(truth, swat):
         ids = []
         for tel_id, number in ((21, number_21), (22, number_22)):
             row = number - 1
-            ids.append(int(truth[tel_id]["array_event_number"][row]) if swat else int(number))
+            ids.append(
+                int(truth[tel_id]["array_event_number"][row]) if swat else int(number)
+            )
         pairs.add(tuple(ids))
     return pairs
 
 
 def match(dl1, output, *options):
     return run_cli(
-        "sst1m-stereo-match", "--input-tel1", dl1[21], "--input-tel2", dl1[22].parent,
-        "--output", output, *options,
+        "sst1m-stereo-match",
+        "--input-tel1",
+        dl1[21],
+        "--input-tel2",
+        dl1[22].parent,
+        "--output",
+        output,
+        *options,
     )
 
 
 def found_pairs(output):
     table = read_table(output, "/dl1/event/subarray/coincidence")
-    return set(zip(table["tel_021_event_id"].tolist(), table["tel_022_event_id"].tolist()))
+    return set(
+        zip(table["tel_021_event_id"].tolist(), table["tel_022_event_id"].tolist())
+    )
 
 
 def precision_recall(found, true):
@@ -88,9 +113,15 @@ def test_pairs_recovered(request, tmp_path, fixture, method, swat, minimum):
     assert len({a for a, _ in pairs}) == len(pairs) == len({b for _, b in pairs})
 
     summary = read_table(output, "/dl1/service/coincidence")
-    n_showers = {tel: int(np.count_nonzero(truth[tel]["camera_event_type"] != 8)) for tel in (21, 22)}
+    n_showers = {
+        tel: int(np.count_nonzero(truth[tel]["camera_event_type"] != 8))
+        for tel in (21, 22)
+    }
     for tel in (21, 22):
-        counts = [summary[f"tel_{tel:03d}_{k}"][0] for k in ("matched", "ambiguous", "rejected", "unmatched")]
+        counts = [
+            summary[f"tel_{tel:03d}_{k}"][0]
+            for k in ("matched", "ambiguous", "rejected", "unmatched")
+        ]
         assert sum(counts) == n_showers[tel]
     if method == "SlidingWindow":
         assert abs(summary["offset_ns"][0] - CLOCK_OFFSET_NS) <= 20_000
@@ -107,7 +138,9 @@ def test_stock_tools_read_the_output(swat_wr_run, tmp_path):
     assert match(dl1, output).returncode == 0
     n_pairs = len(truth["pairs"])
     with TableLoader(output) as loader:
-        events = loader.read_telescope_events([21, 22], dl1_parameters=True, dl2=True, pointing=True)
+        events = loader.read_telescope_events(
+            [21, 22], dl1_parameters=True, dl2=True, pointing=True
+        )
     assert len(events) == 2 * n_pairs
     assert np.all(np.isfinite(events["telescope_pointing_altitude"]))
     geometry = read_table(output, "/dl2/event/subarray/geometry/HillasReconstructor")
@@ -117,11 +150,19 @@ def test_stock_tools_read_the_output(swat_wr_run, tmp_path):
     assert n_events == n_pairs
     dl2 = tmp_path / "stereo_dl2.h5"
     result = run_cli(
-        "ctapipe-process", "-i", output, "-o", dl2, "--write-showers",
+        "ctapipe-process",
+        "-i",
+        output,
+        "-o",
+        dl2,
+        "--write-showers",
         "--ShowerProcessor.reconstructor_types=HillasReconstructor",
     )
     assert result.returncode == 0, result.stderr
-    assert len(read_table(dl2, "/dl2/event/subarray/geometry/HillasReconstructor")) == n_pairs
+    assert (
+        len(read_table(dl2, "/dl2/event/subarray/geometry/HillasReconstructor"))
+        == n_pairs
+    )
 
 
 def test_keep_mono(swat_wr_run, tmp_path):
@@ -129,7 +170,9 @@ def test_keep_mono(swat_wr_run, tmp_path):
     output = tmp_path / "stereo_mono.h5"
     assert match(dl1, output, "--keep-mono").returncode == 0
     trigger = read_table(output, "/dl1/event/subarray/trigger")
-    n_showers = sum(int(np.count_nonzero(truth[t]["camera_event_type"] != 8)) for t in (21, 22))
+    n_showers = sum(
+        int(np.count_nonzero(truth[t]["camera_event_type"] != 8)) for t in (21, 22)
+    )
     # every shower event of both telescopes, the pairs once
     assert len(trigger) == n_showers - len(truth["pairs"])
     assert len(np.unique(np.asarray(trigger["event_id"]))) == len(trigger)
@@ -148,7 +191,13 @@ def test_wrong_telescope(swat_wr_run, tmp_path):
     dl1, _ = swat_wr_run
     output = tmp_path / "stereo.h5"
     result = run_cli(
-        "sst1m-stereo-match", "--input-tel1", dl1[22], "--input-tel2", dl1[22], "--output", output
+        "sst1m-stereo-match",
+        "--input-tel1",
+        dl1[22],
+        "--input-tel2",
+        dl1[22],
+        "--output",
+        output,
     )
     assert result.returncode != 0
     assert "expected telescope 21" in result.stderr
@@ -157,10 +206,18 @@ def test_wrong_telescope(swat_wr_run, tmp_path):
 
 def test_no_overlap(swat_wr_run, clock_only_run, tmp_path, data_config):
     dl1, _ = swat_wr_run
-    later = make_dl1(tmp_path, data_config, start_time_ns=1_709_700_000 * 10**9, seed=23)[0]
+    later = make_dl1(
+        tmp_path, data_config, start_time_ns=1_709_700_000 * 10**9, seed=23
+    )[0]
     output = tmp_path / "stereo.h5"
     result = run_cli(
-        "sst1m-stereo-match", "--input-tel1", dl1[21], "--input-tel2", later[22], "--output", output
+        "sst1m-stereo-match",
+        "--input-tel1",
+        dl1[21],
+        "--input-tel2",
+        later[22],
+        "--output",
+        output,
     )
     assert result.returncode == 0, result.stderr
     assert "no telescope-22 file overlaps" in result.stdout
@@ -175,7 +232,13 @@ def test_simulated_input_refused(swat_wr_run, tmp_path):
         h5.root._v_attrs["CTA PROCESS TYPE"] = "Simulation"
     output = tmp_path / "stereo.h5"
     result = run_cli(
-        "sst1m-stereo-match", "--input-tel1", simulated, "--input-tel2", dl1[22], "--output", output
+        "sst1m-stereo-match",
+        "--input-tel1",
+        simulated,
+        "--input-tel2",
+        dl1[22],
+        "--output",
+        output,
     )
     assert result.returncode != 0
     assert "simulated events need no matching" in result.stderr

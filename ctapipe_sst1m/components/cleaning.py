@@ -5,9 +5,13 @@ from fnmatch import fnmatch
 
 import numpy as np
 from ctapipe.core.traits import Bool, Dict, Int, List, Unicode
-from traitlets import Union
-from ctapipe.image.cleaning import ImageCleaner, apply_time_delta_cleaning, tailcuts_clean
+from ctapipe.image.cleaning import (
+    ImageCleaner,
+    apply_time_delta_cleaning,
+    tailcuts_clean,
+)
 from ctapipe.image.morphology import number_of_islands
+from traitlets import Union
 
 __all__ = ["CleaningParameters", "ImageCleanerSST", "sst_clean"]
 
@@ -43,8 +47,16 @@ def _parameter_set(nsb_level_low, picture, boundary):
 
 #: defaults of the SST-1M data (21, 22) and simulation (1, 2) configurations
 DEFAULT_TELESCOPE_PARAMETERS = {
-    21: [_parameter_set(0, 7, 2.5), _parameter_set(2.3526, 8, 4), _parameter_set(2.8863, 8, 4)],
-    22: [_parameter_set(0, 8, 2.5), _parameter_set(2.5288, 8, 4), _parameter_set(3.2747, 8, 4)],
+    21: [
+        _parameter_set(0, 7, 2.5),
+        _parameter_set(2.3526, 8, 4),
+        _parameter_set(2.8863, 8, 4),
+    ],
+    22: [
+        _parameter_set(0, 8, 2.5),
+        _parameter_set(2.5288, 8, 4),
+        _parameter_set(3.2747, 8, 4),
+    ],
     1: [_parameter_set(0, 7, 2.5), _parameter_set(100000, 8, 4)],
     2: [_parameter_set(0, 8, 2.5), _parameter_set(100000, 8, 4)],
     "*": [_parameter_set(0, 8, 4)],
@@ -166,14 +178,27 @@ class ImageCleanerSST(ImageCleaner):
             try:
                 entries = [CleaningParameters(**entry) for entry in sets]
             except TypeError as err:
-                raise ValueError(f"ImageCleanerSST.telescope_defaults[{key!r}]: {err}") from None
+                raise ValueError(
+                    f"ImageCleanerSST.telescope_defaults[{key!r}]: {err}"
+                ) from None
             if not entries:
-                raise ValueError(f"ImageCleanerSST.telescope_defaults[{key!r}] is empty")
+                raise ValueError(
+                    f"ImageCleanerSST.telescope_defaults[{key!r}] is empty"
+                )
             parsed[key] = sorted(entries, key=lambda p: p.min_nsb_level, reverse=True)
         self.parameter_sets = {}
         for tel_id, telescope in subarray.tel.items():
-            key = tel_id if tel_id in parsed else next(
-                (k for k in parsed if isinstance(k, str) and fnmatch(str(telescope), k)), None
+            key = (
+                tel_id
+                if tel_id in parsed
+                else next(
+                    (
+                        k
+                        for k in parsed
+                        if isinstance(k, str) and fnmatch(str(telescope), k)
+                    ),
+                    None,
+                )
             )
             if key is None:
                 raise ValueError(

@@ -481,7 +481,11 @@ class CoincidenceMatcher(Component):
         )
         self.log.info(
             "%s: %d pairs, offset %d ns, telescope 1 %s, telescope 2 %s",
-            self.method, len(pair_1), offset_ns, counts_1, counts_2,
+            self.method,
+            len(pair_1),
+            offset_ns,
+            counts_1,
+            counts_2,
         )
         return result
 

@@ -28,12 +28,12 @@ from ctapipe.core.traits import (
 )
 from scipy.interpolate import splev
 
-from ..io.dl1_monitoring import read_pedestal_windows
 from ..io.calibration_files import (
     read_module_pixels,
     read_swapped_modules,
     read_window_transmittance,
 )
+from ..io.dl1_monitoring import read_pedestal_windows
 
 __all__ = [
     "NsbCalibrator",
@@ -47,15 +47,61 @@ __all__ = [
 # (knots, coefficients, degree) per camera, measured by the SST-1M collaboration.
 _BASELINE_SHIFT_SPLINES = {
     1: (
-        [0, 0, 0, 46.96969697, 60.90909091, 67.57575758, 74.24242424, 74.24242424, 74.24242424],
-        [-0.4367913, 9.08788226, 39.66927065, 54.18389959, 69.24518367, 104.29418015, 0, 0, 0],
+        [
+            0,
+            0,
+            0,
+            46.96969697,
+            60.90909091,
+            67.57575758,
+            74.24242424,
+            74.24242424,
+            74.24242424,
+        ],
+        [
+            -0.4367913,
+            9.08788226,
+            39.66927065,
+            54.18389959,
+            69.24518367,
+            104.29418015,
+            0,
+            0,
+            0,
+        ],
         2,
     ),
     2: (
-        [0, 0, 93.74735497, 126.46232902, 181.54405469, 256.80398702, 266.62290877,
-         292.98812266, 294.71402901, 295.67072519, 298.04051867, 339.91032956, 339.91032956],
-        [-1.74764142, 48.41280122, 68.36843193, 104.62272377, 168.14318275, 179.34289593,
-         212.07400565, 214.10474285, 215.17017626, 217.7828114, 268.19128994, 0, 0],
+        [
+            0,
+            0,
+            93.74735497,
+            126.46232902,
+            181.54405469,
+            256.80398702,
+            266.62290877,
+            292.98812266,
+            294.71402901,
+            295.67072519,
+            298.04051867,
+            339.91032956,
+            339.91032956,
+        ],
+        [
+            -1.74764142,
+            48.41280122,
+            68.36843193,
+            104.62272377,
+            168.14318275,
+            179.34289593,
+            212.07400565,
+            214.10474285,
+            215.17017626,
+            217.7828114,
+            268.19128994,
+            0,
+            0,
+        ],
         1,
     ),
 }
@@ -208,7 +254,9 @@ def reintegrate_saturated_pixels(
     after_peak = samples > np.argmax(signal, axis=1)[:, np.newaxis]
     below_after_peak = (signal < level) & after_peak
     stop = np.where(
-        below_after_peak.any(axis=1), np.argmax(below_after_peak, axis=1), signal.shape[1] - 1
+        below_after_peak.any(axis=1),
+        np.argmax(below_after_peak, axis=1),
+        signal.shape[1] - 1,
     )
     window = (samples >= start[:, np.newaxis]) & (samples <= stop[:, np.newaxis])
     charge = np.sum(r1_waveform[pixels] * window, axis=1)
@@ -330,7 +378,8 @@ class NsbCalibrator(TelescopeComponent):
     ).tag(config=True)
 
     dead_pixel_std_threshold_adc = Float(
-        default_value=2.5, help="Pedestal waveform std (ADC) below which a pixel is dead."
+        default_value=2.5,
+        help="Pedestal waveform std (ADC) below which a pixel is dead.",
     ).tag(config=True)
 
     window_transmittance_path = TelescopeParameter(
@@ -359,11 +408,13 @@ class NsbCalibrator(TelescopeComponent):
     ).tag(config=True)
 
     raw_buffer_size = Int(
-        default_value=100, help="Number of pedestal events in the raw-std (voltage drop) buffer."
+        default_value=100,
+        help="Number of pedestal events in the raw-std (voltage drop) buffer.",
     ).tag(config=True)
 
     image_buffer_size = Int(
-        default_value=1000, help="Number of pedestal charge images in the statistics buffer."
+        default_value=1000,
+        help="Number of pedestal charge images in the statistics buffer.",
     ).tag(config=True)
 
     warm_up_pedestals = Int(
@@ -385,7 +436,8 @@ class NsbCalibrator(TelescopeComponent):
     ).tag(config=True)
 
     pedestal_time_window_s = Float(
-        default_value=10.0, help="Length of the time windows of the pedestal charge maps (s)."
+        default_value=10.0,
+        help="Length of the time windows of the pedestal charge maps (s).",
     ).tag(config=True)
 
     mean_charge_to_nsb_rate = Dict(
@@ -411,28 +463,36 @@ class NsbCalibrator(TelescopeComponent):
     ).tag(config=True)
 
     charge_histogram_bins = Int(
-        default_value=1000, help="Number of bins of the pedestal pixel-charge histogram."
+        default_value=1000,
+        help="Number of bins of the pedestal pixel-charge histogram.",
     ).tag(config=True)
 
     charge_histogram_range_pe = List(
-        Float(), default_value=[-10.0, 40.0], minlen=2, maxlen=2,
+        Float(),
+        default_value=[-10.0, 40.0],
+        minlen=2,
+        maxlen=2,
         help="Range (p.e.) of the pedestal pixel-charge histogram.",
     ).tag(config=True)
 
     saturation_threshold_adc = Float(
-        default_value=3000.0, help="Baseline-subtracted maximum (ADC) above which a pixel saturates."
+        default_value=3000.0,
+        help="Baseline-subtracted maximum (ADC) above which a pixel saturates.",
     ).tag(config=True)
 
     saturation_width_level_adc = Float(
-        default_value=2500.0, help="Level (ADC) above which samples count for the saturation width."
+        default_value=2500.0,
+        help="Level (ADC) above which samples count for the saturation width.",
     ).tag(config=True)
 
     saturation_min_width_samples = Int(
-        default_value=5, help="A saturated pixel has more samples than this above the width level."
+        default_value=5,
+        help="A saturated pixel has more samples than this above the width level.",
     ).tag(config=True)
 
     saturation_integration_level = Float(
-        default_value=0.2, help="Fraction of the maximum that delimits the re-integrated pulse."
+        default_value=0.2,
+        help="Fraction of the maximum that delimits the re-integrated pulse.",
     ).tag(config=True)
 
     def __init__(self, subarray, config=None, parent=None, **kwargs):
@@ -454,7 +514,8 @@ class NsbCalibrator(TelescopeComponent):
             *self.charge_histogram_range_pe, self.charge_histogram_bins + 1
         )
         self.charge_histograms = {
-            tel_id: np.zeros(self.charge_histogram_bins, dtype=np.int64) for tel_id in subarray.tel
+            tel_id: np.zeros(self.charge_histogram_bins, dtype=np.int64)
+            for tel_id in subarray.tel
         }
         #: per event: (obs_id, event_id, tel_id, event type, NSB level, voltage drop)
         self.event_records = []
@@ -497,8 +558,13 @@ class NsbCalibrator(TelescopeComponent):
                 permutation = np.arange(n_pixels)
             pixels_1 = self._module_pixels[module_1]
             pixels_2 = self._module_pixels[module_2]
-            permutation[pixels_1], permutation[pixels_2] = pixels_2.copy(), pixels_1.copy()
-            self.log.info("tel %d: modules %d and %d swapped back", tel_id, module_1, module_2)
+            permutation[pixels_1], permutation[pixels_2] = (
+                pixels_2.copy(),
+                pixels_1.copy(),
+            )
+            self.log.info(
+                "tel %d: modules %d and %d swapped back", tel_id, module_1, module_2
+            )
         return permutation
 
     def _charge_factor(self, tel_id):
@@ -507,7 +573,9 @@ class NsbCalibrator(TelescopeComponent):
             path = self.window_transmittance_path.tel[tel_id]
             n_pixels = self.subarray.tel[tel_id].camera.geometry.n_pixels
             if path is None:
-                self.log.info("tel %d: no camera-window transmittance correction", tel_id)
+                self.log.info(
+                    "tel %d: no camera-window transmittance correction", tel_id
+                )
                 window = np.ones(n_pixels)
             else:
                 window = read_window_transmittance(path, n_pixels)
@@ -516,7 +584,9 @@ class NsbCalibrator(TelescopeComponent):
 
     def _buffers(self, tel_id):
         if tel_id not in self.buffers:
-            self.buffers[tel_id] = _PedestalBuffers(self.raw_buffer_size, self.image_buffer_size)
+            self.buffers[tel_id] = _PedestalBuffers(
+                self.raw_buffer_size, self.image_buffer_size
+            )
         return self.buffers[tel_id]
 
     @property
@@ -539,7 +609,9 @@ class NsbCalibrator(TelescopeComponent):
         if self.apply_pixelwise_Vdrop_correction:
             self._voltage_drop[tel_id] = voltage_drop_factor(mean_std**2, tel_id)
         elif self.apply_global_Vdrop_correction:
-            self._voltage_drop[tel_id] = float(voltage_drop_factor(np.median(mean_std) ** 2, tel_id))
+            self._voltage_drop[tel_id] = float(
+                voltage_drop_factor(np.median(mean_std) ** 2, tel_id)
+            )
         if self.dynamic_dead_pixel_interpolation:
             self._dead[tel_id] = mean_std < self.dead_pixel_std_threshold_adc
 
@@ -550,7 +622,9 @@ class NsbCalibrator(TelescopeComponent):
         buffers = self._buffers(tel_id)
         buffers.add_image(image)
         self.counts[tel_id]["pedestal events"] += 1
-        self.charge_histograms[tel_id] += np.histogram(image, self.charge_histogram_edges)[0]
+        self.charge_histograms[tel_id] += np.histogram(
+            image, self.charge_histogram_edges
+        )[0]
         self._add_to_window(tel_id, image, buffers.raw_std[-1], time_ns)
 
     def _add_to_window(self, tel_id, image, raw_std, time_ns):
@@ -603,7 +677,9 @@ class NsbCalibrator(TelescopeComponent):
             self.saturation_integration_level,
         )
         if saturated.pixels.size:
-            factor, time_shift = self._saturation_coefficients(event, tel_id, saturated, factor)
+            factor, time_shift = self._saturation_coefficients(
+                event, tel_id, saturated, factor
+            )
 
         n_interpolated = int(np.count_nonzero(outliers))
         if n_interpolated:
@@ -613,7 +689,9 @@ class NsbCalibrator(TelescopeComponent):
         camera.coefficients.outlier_mask = outliers[np.newaxis]
         camera.coefficients.time_shift = time_shift
 
-        statistics = self._cleaning_statistics(tel_id, event.sst1m[tel_id].camera_clock_ns)
+        statistics = self._cleaning_statistics(
+            tel_id, event.sst1m[tel_id].camera_clock_ns
+        )
         if statistics is None:
             # an invalid chunk (n_events -1): the cleaner falls back to static thresholds
             camera.pixel_statistics.pedestal_image = ChunkStatisticsContainer()
@@ -656,7 +734,9 @@ class NsbCalibrator(TelescopeComponent):
     def _saturation_coefficients(self, event, tel_id, saturated, factor):
         """Factor and time shift making the extracted charge and time those of the whole pulse."""
         calibrator = self.calibrator
-        extractor = calibrator.image_extractors[calibrator.image_extractor_type.tel[tel_id]]
+        extractor = calibrator.image_extractors[
+            calibrator.image_extractor_type.tel[tel_id]
+        ]
         r1 = event.r1.tel[tel_id]
         extracted = extractor(
             r1.waveform,
@@ -670,7 +750,9 @@ class NsbCalibrator(TelescopeComponent):
         factor = factor.copy()
         factor[pixels] *= saturated.charge_pe[usable] / extracted.image[pixels]
         time_shift = np.zeros((1, factor.size))
-        time_shift[0, pixels] = extracted.peak_time[pixels] - saturated.peak_time_ns[usable]
+        time_shift[0, pixels] = (
+            extracted.peak_time[pixels] - saturated.peak_time_ns[usable]
+        )
         self.counts[tel_id]["events with saturated pixels"] += 1
         self.counts[tel_id]["saturated pixels"] += pixels.size
         return factor, time_shift
@@ -680,4 +762,6 @@ class NsbCalibrator(TelescopeComponent):
         statistics = self._buffers(tel_id).statistics()
         if statistics is None or tel_id not in self.mean_charge_to_nsb_rate:
             return None
-        return nsb_rate_label(float(np.mean(statistics[0])), self.mean_charge_to_nsb_rate[tel_id])
+        return nsb_rate_label(
+            float(np.mean(statistics[0])), self.mean_charge_to_nsb_rate[tel_id]
+        )

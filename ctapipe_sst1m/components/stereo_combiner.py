@@ -189,9 +189,7 @@ def mean_direction(vectors, weights):
     return direction, spread
 
 
-def _mirror_solutions(
-    alt, az, cog_lon, cog_lat, psi, disp, pointing_alt, pointing_az
-):
+def _mirror_solutions(alt, az, cog_lon, cog_lat, psi, disp, pointing_alt, pointing_az):
     """
     Head-tail mirror of the predicted solutions, all inputs arrays in degrees.
 

@@ -48,7 +48,9 @@ class SampleCounts:
         }
 
 
-def read_training_table(loader, telescope_type, quality_query, feature_generator, columns, chunk_size, log):
+def read_training_table(
+    loader, telescope_type, quality_query, feature_generator, columns, chunk_size, log
+):
     """
     Selected telescope events of one type with the requested columns.
 
@@ -99,7 +101,10 @@ def read_training_table(loader, telescope_type, quality_query, feature_generator
     counts.selected = 0 if table is None else len(table)
     log.info(
         "%s: %d telescope events, %d fail the event selection, %d have non-finite features",
-        loader.input_url, counts.read, counts.failed_selection, counts.non_finite,
+        loader.input_url,
+        counts.read,
+        counts.failed_selection,
+        counts.non_finite,
     )
     return table, counts
 
@@ -115,7 +120,9 @@ def sample_rows(table, n_events, rng):
 def split_rows(table, fraction, rng):
     """Random split: (rows not chosen, ``fraction`` of the rows)."""
     chosen = np.zeros(len(table), dtype=bool)
-    chosen[rng.choice(len(table), int(round(fraction * len(table))), replace=False)] = True
+    chosen[rng.choice(len(table), int(round(fraction * len(table))), replace=False)] = (
+        True
+    )
     return table[~chosen], table[chosen]
 
 
@@ -141,7 +148,9 @@ def classifier_sample_sizes(n_gamma, n_proton, n_total, ratio):
     (int, int)
     """
     if ratio <= 0:
-        raise ValueError(f"gamma_to_proton_training_ratio must be positive, got {ratio}")
+        raise ValueError(
+            f"gamma_to_proton_training_ratio must be positive, got {ratio}"
+        )
     if n_total is None:
         n_total = n_gamma + n_proton
     want_gamma = int(ratio / (ratio + 1) * n_total)

@@ -52,7 +52,9 @@ def read_pandas_frame(path, key):
         group = h5.get_node("/", key)
         n_blocks = int(group._v_attrs.nblocks)
         for block in range(n_blocks):
-            names = [n.decode() for n in h5.get_node(group, f"block{block}_items").read()]
+            names = [
+                n.decode() for n in h5.get_node(group, f"block{block}_items").read()
+            ]
             values = h5.get_node(group, f"block{block}_values").read()
             for i, name in enumerate(names):
                 columns[name] = values[:, i]
@@ -91,9 +93,13 @@ def read_pixel_calibration(path, n_pixels=1296):
         with tables.open_file(path, mode="r") as h5:
             keys = [k for k in CALIBRATION_KEYS if f"/{k}" in h5]
     except (OSError, tables.HDF5ExtError) as err:
-        raise ValueError(f"{path}: not a readable HDF5 calibration file ({err})") from None
+        raise ValueError(
+            f"{path}: not a readable HDF5 calibration file ({err})"
+        ) from None
     if not keys:
-        raise ValueError(f"{path}: no calibration table (expected one of {CALIBRATION_KEYS})")
+        raise ValueError(
+            f"{path}: no calibration table (expected one of {CALIBRATION_KEYS})"
+        )
 
     columns = read_pandas_frame(path, keys[0])
     missing = {"dc_to_pe", "calib_flag"} - set(columns)
@@ -125,8 +131,12 @@ def read_window_transmittance(path, n_pixels=1296):
         table = np.loadtxt(path, skiprows=1, ndmin=2)
     except ValueError as err:
         raise ValueError(f"{path}: not a window transmittance table ({err})") from None
-    if table.shape != (n_pixels, 2) or not np.array_equal(table[:, 0], np.arange(n_pixels)):
-        raise ValueError(f"{path}: expected {n_pixels} rows 'pixel_id correction_factor'")
+    if table.shape != (n_pixels, 2) or not np.array_equal(
+        table[:, 0], np.arange(n_pixels)
+    ):
+        raise ValueError(
+            f"{path}: expected {n_pixels} rows 'pixel_id correction_factor'"
+        )
     factors = table[:, 1]
     if not np.all(np.isfinite(factors) & (factors > 0)):
         raise ValueError(f"{path}: factors must be finite and positive")
@@ -154,8 +164,12 @@ def read_module_pixels(path):
         names = f.readline().lstrip("#").split()
     required = ("module", "pixel_hw_id", "pixel_sw_id")
     if not all(name in names for name in required):
-        raise ValueError(f"{path}: not a DigiCam mapping table (needs columns {required})")
-    table = np.loadtxt(path, comments="#", usecols=[names.index(n) for n in required], dtype=int)
+        raise ValueError(
+            f"{path}: not a DigiCam mapping table (needs columns {required})"
+        )
+    table = np.loadtxt(
+        path, comments="#", usecols=[names.index(n) for n in required], dtype=int
+    )
     modules = {}
     for module in np.unique(table[:, 0]):
         rows = table[table[:, 0] == module]

@@ -18,19 +18,27 @@ class SST1MCameraContainer(Container):
     array_event_number = Field(
         -1, "SWAT array event number (arrayEvtNum), -1 when absent", type=np.int64
     )
-    camera_event_type = Field(0, "camera trigger-type bit field (event_type)", type=np.int64)
+    camera_event_type = Field(
+        0, "camera trigger-type bit field (event_type)", type=np.int64
+    )
     camera_clock_ns = Field(
-        -1, "camera clock, integer ns since 1970-01-01 on camera_clock_scale", type=np.int64
+        -1,
+        "camera clock, integer ns since 1970-01-01 on camera_clock_scale",
+        type=np.int64,
     )
     white_rabbit_time_ns = Field(
-        -1, "White Rabbit trigger time, integer TAI ns since 1970-01-01, -1 when absent",
+        -1,
+        "White Rabbit trigger time, integer TAI ns since 1970-01-01, -1 when absent",
         type=np.int64,
     )
     baseline_adc = Field(None, "DigiCam on-board baseline per pixel (ADC)", ndim=1)
     nsb_level_pe = Field(
-        np.nan, "NSB level: mean pedestal charge over the camera (p.e.), NaN without pedestals"
+        np.nan,
+        "NSB level: mean pedestal charge over the camera (p.e.), NaN without pedestals",
     )
-    voltage_drop = Field(1.0, "voltage-drop factor R1 was divided by (global mean if per pixel)")
+    voltage_drop = Field(
+        1.0, "voltage-drop factor R1 was divided by (global mean if per pixel)"
+    )
 
 
 class SST1MArrayEventContainer(ArrayEventContainer):

@@ -42,7 +42,9 @@ def write_nsb_monitoring(path, nsb_calibrator, summary_rows):
                 {
                     "time_start": tai_time([w["start_ns"] for w in windows]),
                     "time_stop": tai_time([w["stop_ns"] for w in windows]),
-                    "time_start_ns": np.array([w["start_ns"] for w in windows], dtype=np.int64),
+                    "time_start_ns": np.array(
+                        [w["start_ns"] for w in windows], dtype=np.int64
+                    ),
                     "n_events": np.array([w["n_events"] for w in windows]),
                     "charge_mean": np.array([w["charge_mean"] for w in windows]),
                     "charge_median": np.array([w["charge_median"] for w in windows]),
@@ -52,20 +54,33 @@ def write_nsb_monitoring(path, nsb_calibrator, summary_rows):
             )
             table.meta["charge_unit"] = "p.e."
             table.meta["raw_std_unit"] = "ADC"
-            write_table(table, path, f"{PEDESTAL_GROUP}/tel_{tel_id:03d}", overwrite=True)
+            write_table(
+                table, path, f"{PEDESTAL_GROUP}/tel_{tel_id:03d}", overwrite=True
+            )
 
         histogram = nsb_calibrator.charge_histograms[tel_id]
         if histogram.any():
             edges = nsb_calibrator.charge_histogram_edges
-            table = Table({"charge_low": edges[:-1], "charge_high": edges[1:], "count": histogram})
+            table = Table(
+                {"charge_low": edges[:-1], "charge_high": edges[1:], "count": histogram}
+            )
             table.meta["charge_unit"] = "p.e."
-            write_table(table, path, f"{CHARGE_HISTOGRAM_GROUP}/tel_{tel_id:03d}", overwrite=True)
+            write_table(
+                table,
+                path,
+                f"{CHARGE_HISTOGRAM_GROUP}/tel_{tel_id:03d}",
+                overwrite=True,
+            )
 
     records = np.array(
         nsb_calibrator.event_records,
         dtype=[
-            ("obs_id", np.int64), ("event_id", np.int64), ("tel_id", np.int16),
-            ("event_type", np.int16), ("nsb_level_pe", np.float64), ("voltage_drop", np.float64),
+            ("obs_id", np.int64),
+            ("event_id", np.int64),
+            ("tel_id", np.int16),
+            ("event_type", np.int16),
+            ("nsb_level_pe", np.float64),
+            ("voltage_drop", np.float64),
         ],
     )
     for tel_id in np.unique(records["tel_id"]):
@@ -102,7 +117,8 @@ def read_pedestal_windows(path, tel_ids, min_number_pedestals):
     """
     return {
         tel_id: [
-            row for row in read_pedestal_window_table(path, tel_id)
+            row
+            for row in read_pedestal_window_table(path, tel_id)
             if row["n_events"] > min_number_pedestals
         ]
         for tel_id in tel_ids

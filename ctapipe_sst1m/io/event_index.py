@@ -12,7 +12,8 @@ EVENT_ID_COLUMNS = ("obs_id", "event_id")
 def event_keys(table, columns=EVENT_ID_COLUMNS):
     """Record array of the id columns of a table (compares and sorts lexicographically)."""
     return np.rec.fromarrays(
-        [np.asarray(table[name], dtype=np.int64) for name in columns], names=",".join(columns)
+        [np.asarray(table[name], dtype=np.int64) for name in columns],
+        names=",".join(columns),
     )
 
 
@@ -27,7 +28,10 @@ def _integer_keys(reference, table, columns):
     ranks, radices = [], []
     for name in columns:
         ids = np.concatenate(
-            [np.asarray(reference[name], dtype=np.int64), np.asarray(table[name], dtype=np.int64)]
+            [
+                np.asarray(reference[name], dtype=np.int64),
+                np.asarray(table[name], dtype=np.int64),
+            ]
         )
         distinct, rank = np.unique(ids, return_inverse=True)
         ranks.append(rank.ravel())
@@ -37,7 +41,7 @@ def _integer_keys(reference, table, columns):
     key = np.zeros(len(reference) + len(table), dtype=np.int64)
     for rank, radix in zip(ranks, radices):
         key = key * radix + rank
-    return key[: len(reference)], key[len(reference):]
+    return key[: len(reference)], key[len(reference) :]
 
 
 def row_index(reference, table, columns=EVENT_ID_COLUMNS):
@@ -56,12 +60,19 @@ def row_index(reference, table, columns=EVENT_ID_COLUMNS):
     """
     keys = _integer_keys(reference, table, columns)
     if keys is None:
-        reference_keys, table_keys = event_keys(reference, columns), event_keys(table, columns)
+        reference_keys, table_keys = (
+            event_keys(reference, columns),
+            event_keys(table, columns),
+        )
     else:
         reference_keys, table_keys = keys
     order = np.argsort(reference_keys, kind="stable")
-    position = np.clip(np.searchsorted(reference_keys[order], table_keys), 0, len(order) - 1)
+    position = np.clip(
+        np.searchsorted(reference_keys[order], table_keys), 0, len(order) - 1
+    )
     rows = order[position]
     if not np.all(reference_keys[rows] == table_keys):
-        raise ValueError(f"rows whose {', '.join(columns)} are not in the reference table")
+        raise ValueError(
+            f"rows whose {', '.join(columns)} are not in the reference table"
+        )
     return rows

@@ -167,7 +167,10 @@ def choose_model_set(models_dir, zenith_deg, azimuth_deg, nsb_rate_mhz=None):
     """
     sets = find_model_sets(models_dir)
     distances = np.array(
-        [_angular_distance_deg(zenith_deg, azimuth_deg, s.zenith_deg, s.azimuth_deg) for s in sets]
+        [
+            _angular_distance_deg(zenith_deg, azimuth_deg, s.zenith_deg, s.azimuth_deg)
+            for s in sets
+        ]
     )
     # nodes at the same pointing (to 0.01 deg) compete on NSB
     closest = [s for s, d in zip(sets, distances) if d <= distances.min() + 0.01]
@@ -183,7 +186,12 @@ def write_models_record(h5file, record):
     if MODELS_RECORD_NODE in h5file:
         h5file.remove_node(MODELS_RECORD_NODE)
     text = json.dumps(record, indent=1, sort_keys=True, default=str)
-    h5file.create_array(group, name, obj=np.frombuffer(text.encode(), dtype=np.uint8), createparents=True)
+    h5file.create_array(
+        group,
+        name,
+        obj=np.frombuffer(text.encode(), dtype=np.uint8),
+        createparents=True,
+    )
     h5file.root._v_attrs[MODELS_ID_ATTR] = record["models_id"]
 
 

@@ -35,7 +35,9 @@ class MonoRunIndex:
     @property
     def has_white_rabbit(self):
         """True if the array times differ from the camera clock (White Rabbit recorded)."""
-        return bool(len(self.time_ns)) and not np.array_equal(self.time_ns, self.camera_time_ns)
+        return bool(len(self.time_ns)) and not np.array_equal(
+            self.time_ns, self.camera_time_ns
+        )
 
     @property
     def time_range_ns(self):
@@ -46,7 +48,11 @@ class MonoRunIndex:
 
 def _is_simulation(path):
     with tables.open_file(path) as h5:
-        process_type = h5.root._v_attrs["CTA PROCESS TYPE"] if "CTA PROCESS TYPE" in h5.root._v_attrs else ""
+        process_type = (
+            h5.root._v_attrs["CTA PROCESS TYPE"]
+            if "CTA PROCESS TYPE" in h5.root._v_attrs
+            else ""
+        )
         return "/simulation" in h5 or str(process_type) == "Simulation"
 
 

@@ -30,7 +30,9 @@ class TrackingPointing:
         Duration covered by one batch of transformations.
     """
 
-    def __init__(self, ra_deg, dec_deg, location, grid_step_s=1.0, block_length_s=600.0):
+    def __init__(
+        self, ra_deg, dec_deg, location, grid_step_s=1.0, block_length_s=600.0
+    ):
         self.target = SkyCoord(ra=ra_deg * u.deg, dec=dec_deg * u.deg, frame="icrs")
         self.location = location
         self.grid_step_s = grid_step_s

@@ -49,7 +49,9 @@ def add_pointing_tables(path, telescope_locations):
     ra = blocks["subarray_pointing_lon"].quantity[0].to_value(u.deg)
     dec = blocks["subarray_pointing_lat"].quantity[0].to_value(u.deg)
     if frame != CoordinateFrameType.ICRS or not np.isfinite(ra):
-        log.warning("%s: no ICRS pointing in the observation block, no pointing table", path)
+        log.warning(
+            "%s: no ICRS pointing in the observation block, no pointing table", path
+        )
         return []
 
     triggers = read_table(path, TELESCOPE_TRIGGER_TABLE)
@@ -60,7 +62,11 @@ def add_pointing_tables(path, telescope_locations):
         location = EarthLocation(lon=lon * u.deg, lat=lat * u.deg, height=height * u.m)
         tracking = TrackingPointing(ra, dec, location)
         alt, az = tracking.altaz_rad_many(tai_ns(rows["time"]))
-        table = Table({"time": rows["time"], "azimuth": az * u.rad, "altitude": alt * u.rad})
-        write_table(table, path, f"{DL0_TEL_POINTING_GROUP}/tel_{tel_id:03d}", overwrite=True)
+        table = Table(
+            {"time": rows["time"], "azimuth": az * u.rad, "altitude": alt * u.rad}
+        )
+        write_table(
+            table, path, f"{DL0_TEL_POINTING_GROUP}/tel_{tel_id:03d}", overwrite=True
+        )
         written.append(int(tel_id))
     return written

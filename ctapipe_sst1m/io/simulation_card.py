@@ -39,7 +39,9 @@ class SimulationCard:
         if self.particle not in ("gamma", "proton"):
             raise ValueError(f"particle must be gamma or proton, not {self.particle!r}")
         if self.spectrum not in ("point", "diffuse"):
-            raise ValueError(f"spectrum must be point or diffuse, not {self.spectrum!r}")
+            raise ValueError(
+                f"spectrum must be point or diffuse, not {self.spectrum!r}"
+            )
         if self.n_showers < 1 or self.shower_reuse < 1:
             raise ValueError("n_showers and shower_reuse must be positive")
         if not 0 < self.energy_min_tev < self.energy_max_tev:
@@ -68,7 +70,9 @@ def read_card(path):
     except yaml.YAMLError as err:
         raise ValueError(f"{path}: not a YAML simulation card ({err})") from None
     if not isinstance(content, dict) or content.pop(CARD_MARKER, None) != CARD_VERSION:
-        raise ValueError(f"{path}: not an SST-1M simulation card (version {CARD_VERSION})")
+        raise ValueError(
+            f"{path}: not an SST-1M simulation card (version {CARD_VERSION})"
+        )
     known = {field.name for field in fields(SimulationCard)}
     unknown = set(content) - known
     if unknown:

@@ -15,18 +15,26 @@ from ctapipe.io.hdf5dataformat import (
 from ..components.stereo_combiner import altaz_to_unit
 from .event_index import row_index
 
-__all__ = ["add_radec_columns", "geometry_tables", "horizontal_to_icrs", "read_pointing_tracks"]
-
+__all__ = [
+    "add_radec_columns",
+    "geometry_tables",
+    "horizontal_to_icrs",
+    "read_pointing_tracks",
+]
 
 
 def _exact_icrs(vectors, times, location):
     """ICRS unit vectors of AltAz unit vectors (n, 3) at times (n,), astropy."""
     frame = AltAz(obstime=times, location=location)
-    coords = SkyCoord(CartesianRepresentation(*vectors.T), frame=frame).transform_to(ICRS())
+    coords = SkyCoord(CartesianRepresentation(*vectors.T), frame=frame).transform_to(
+        ICRS()
+    )
     return coords.cartesian.xyz.value.T
 
 
-def horizontal_to_icrs(alt, az, times, location, center_alt, center_az, node_spacing_s=10.0, offset_deg=2.0):
+def horizontal_to_icrs(
+    alt, az, times, location, center_alt, center_az, node_spacing_s=10.0, offset_deg=2.0
+):
     """
     RA/Dec (deg) of many horizontal directions, fast.
 
@@ -76,7 +84,9 @@ def horizontal_to_icrs(alt, az, times, location, center_alt, center_az, node_spa
         rotation[:, :, axis] = _exact_icrs(basis, node_times, location)
     # direction-dependent part: residual of the rotation at the centre and its gradient
     points = np.concatenate([centre, along_alt, along_az])
-    exact = _exact_icrs(points, Time(np.tile(nodes, 3), format="unix", scale="tai"), location)
+    exact = _exact_icrs(
+        points, Time(np.tile(nodes, 3), format="unix", scale="tai"), location
+    )
     residual = exact - np.einsum("nij,nj->ni", np.tile(rotation, (3, 1, 1)), points)
     r_centre, r_alt, r_az = np.split(residual, 3)
     e_alt = (along_alt - centre) / np.linalg.norm(along_alt - centre, axis=1)[:, None]
@@ -114,7 +124,9 @@ def geometry_tables(path, prefix):
             paths.append(subarray)
         telescope = f"/dl2/event/telescope/geometry/{prefix}"
         if telescope in h5file:
-            paths += [node._v_pathname for node in h5file.iter_nodes(telescope, "Table")]
+            paths += [
+                node._v_pathname for node in h5file.iter_nodes(telescope, "Table")
+            ]
     return paths
 
 
@@ -131,7 +143,9 @@ def read_pointing_tracks(path):
     """Telescope pointing time series {tel_id: (unix TAI s, alt rad, az rad)} of a file."""
     tracks = {}
     with tables.open_file(path) as h5file:
-        names = [node._v_name for node in h5file.iter_nodes(DL0_TEL_POINTING_GROUP, "Table")]
+        names = [
+            node._v_name for node in h5file.iter_nodes(DL0_TEL_POINTING_GROUP, "Table")
+        ]
     for name in names:
         table = read_table(path, f"{DL0_TEL_POINTING_GROUP}/{name}")
         order = np.argsort(table["time"].tai.unix)
@@ -180,7 +194,10 @@ def add_radec_columns(path, prefix, location):
             times = _event_times(path, table_path, table[valid])
             t = times.tai.unix
             ra[valid], dec[valid] = horizontal_to_icrs(
-                alt[valid], az[valid], times, location,
+                alt[valid],
+                az[valid],
+                times,
+                location,
                 u.Quantity(np.interp(t, track_time, track_alt), u.rad),
                 u.Quantity(np.interp(t, track_time, track_az), u.rad),
             )

@@ -74,7 +74,9 @@ class SyntheticRun:
         base = f"SST1M{self.tel_id - 20}_{self.date}_{self.run:04d}"
         if self.n_files == 1:
             return [Path(directory) / f"{base}.fits.fz"]
-        return [Path(directory) / f"{base}_{i:03d}.fits.fz" for i in range(self.n_files)]
+        return [
+            Path(directory) / f"{base}_{i:03d}.fits.fz" for i in range(self.n_files)
+        ]
 
 
 class _ImageModel:
@@ -169,7 +171,9 @@ def _write_run_files(directory, run, truth, rng):
     images = _ImageModel(rng, run.dc_to_pe)
     pixel_indices = synthetic_pixel_indices()
     pixel_baseline = run.baseline_adc + rng.normal(0, 10, N_PIXELS)
-    baselines = np.rint(pixel_baseline * run.baseline_divisor).astype(np.int16)[pixel_indices]
+    baselines = np.rint(pixel_baseline * run.baseline_divisor).astype(np.int16)[
+        pixel_indices
+    ]
     dead = list(run.dead_pixels)
     clock_ns = truth["clock_ns"]
     n_events = len(clock_ns)
@@ -183,7 +187,9 @@ def _write_run_files(directory, run, truth, rng):
     for path, start, stop in zip(paths, bounds[:-1], bounds[1:]):
         with DigiCamZFitsWriter(path, header=header) as writer:
             for i in range(start, stop):
-                signal = pixel_baseline[:, np.newaxis] + rng.normal(0, run.noise_adc, (N_PIXELS, N_SAMPLES))
+                signal = pixel_baseline[:, np.newaxis] + rng.normal(
+                    0, run.noise_adc, (N_PIXELS, N_SAMPLES)
+                )
                 if truth["camera_event_type"][i] != 8:
                     signal += images.adc()
                 signal[dead] = pixel_baseline[dead, np.newaxis]
@@ -251,7 +257,9 @@ def write_synthetic_stereo_run(directory, stereo=None):
     stereo = stereo or SyntheticStereoRun()
     rng = np.random.default_rng(stereo.seed)
     duration_ns = int(stereo.n_stereo / stereo.stereo_rate_hz * NS_PER_S)
-    n_single = int(round(stereo.n_stereo * stereo.single_fraction / (1 - stereo.single_fraction)))
+    n_single = int(
+        round(stereo.n_stereo * stereo.single_fraction / (1 - stereo.single_fraction))
+    )
     n_pedestals = max(1, int(duration_ns / NS_PER_S * stereo.pedestal_rate_hz))
     stereo_times = np.sort(rng.integers(0, duration_ns, stereo.n_stereo))
     next_swat = 1_000_000
@@ -259,34 +267,64 @@ def write_synthetic_stereo_run(directory, stereo=None):
     paths, truth, stereo_numbers = {}, {}, {}
     for tel_id, clock_offset in ((21, 0), (22, stereo.clock_offset_ns)):
         single_times = rng.integers(0, duration_ns, n_single)
-        pedestal_times = np.linspace(0, duration_ns, n_pedestals, endpoint=False).astype(np.int64) + 777
+        pedestal_times = (
+            np.linspace(0, duration_ns, n_pedestals, endpoint=False).astype(np.int64)
+            + 777
+        )
         true_times = np.concatenate([stereo_times, single_times, pedestal_times])
-        kind = np.concatenate([np.zeros(stereo.n_stereo, int), np.ones(n_single, int), np.full(n_pedestals, 2)])
-        source_index = np.concatenate([np.arange(stereo.n_stereo), np.full(n_single + n_pedestals, -1)])
+        kind = np.concatenate(
+            [
+                np.zeros(stereo.n_stereo, int),
+                np.ones(n_single, int),
+                np.full(n_pedestals, 2),
+            ]
+        )
+        source_index = np.concatenate(
+            [np.arange(stereo.n_stereo), np.full(n_single + n_pedestals, -1)]
+        )
         order = np.argsort(true_times, kind="stable")
-        true_times, kind, source_index = true_times[order], kind[order], source_index[order]
+        true_times, kind, source_index = (
+            true_times[order],
+            kind[order],
+            source_index[order],
+        )
         n_events = len(true_times)
 
         array_numbers = np.full(n_events, -1)
         if stereo.swat:
             array_numbers[kind == 0] = next_swat + source_index[kind == 0]
             others = np.flatnonzero(kind != 0)
-            array_numbers[others] = next_swat + stereo.n_stereo + (tel_id - 21) * n_events + np.arange(len(others))
+            array_numbers[others] = (
+                next_swat
+                + stereo.n_stereo
+                + (tel_id - 21) * n_events
+                + np.arange(len(others))
+            )
         absolute = stereo.start_time_ns + true_times
-        jitter = np.rint(rng.normal(0, stereo.white_rabbit_jitter_ns, n_events)).astype(np.int64)
+        jitter = np.rint(rng.normal(0, stereo.white_rabbit_jitter_ns, n_events)).astype(
+            np.int64
+        )
         tel_truth = {
             "event_number": 1 + np.arange(n_events),
             "camera_event_type": np.where(kind == 2, 8, 1),
             "clock_ns": (absolute + clock_offset) // 4 * 4,
             "array_event_number": array_numbers,
-            "white_rabbit_ns": absolute + jitter if stereo.white_rabbit else np.full(n_events, -1),
+            "white_rabbit_ns": absolute + jitter
+            if stereo.white_rabbit
+            else np.full(n_events, -1),
         }
         run = SyntheticRun(
-            tel_id=tel_id, date=stereo.date, run=stereo.run, n_files=stereo.n_files,
-            target=stereo.target, seed=stereo.seed + tel_id,
+            tel_id=tel_id,
+            date=stereo.date,
+            run=stereo.run,
+            n_files=stereo.n_files,
+            target=stereo.target,
+            seed=stereo.seed + tel_id,
         )
         paths[tel_id] = _write_run_files(directory, run, tel_truth, rng)
         truth[tel_id] = tel_truth
-        stereo_numbers[tel_id] = tel_truth["event_number"][kind == 0][np.argsort(source_index[kind == 0])]
+        stereo_numbers[tel_id] = tel_truth["event_number"][kind == 0][
+            np.argsort(source_index[kind == 0])
+        ]
     truth["pairs"] = np.column_stack([stereo_numbers[21], stereo_numbers[22]])
     return paths, truth

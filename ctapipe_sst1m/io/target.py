@@ -62,16 +62,22 @@ def parse_target(value):
     """
     text = value.strip()
     if text.lower() in NO_POINTING_TARGETS:
-        raise NoPointingTarget(f"TARGET={value!r} is a {text.lower()} run without sky pointing")
+        raise NoPointingTarget(
+            f"TARGET={value!r} is a {text.lower()} run without sky pointing"
+        )
 
     separator = "," if text.count(",") > 1 else "_"
     fields = [field.strip() for field in text.split(separator)]
     if len(fields) not in (3, 4):
-        raise ValueError(f"Cannot parse TARGET={value!r}: expected 'name[,wobble],RA,DEC'")
+        raise ValueError(
+            f"Cannot parse TARGET={value!r}: expected 'name[,wobble],RA,DEC'"
+        )
     try:
         ra_deg, dec_deg = float(fields[-2]), float(fields[-1])
     except ValueError:
-        raise ValueError(f"Cannot parse TARGET={value!r}: RA and Dec must be numbers") from None
+        raise ValueError(
+            f"Cannot parse TARGET={value!r}: RA and Dec must be numbers"
+        ) from None
     if not (0 <= ra_deg <= 360 and -90 <= dec_deg <= 90):
         raise ValueError(f"TARGET={value!r}: RA/Dec ({ra_deg}, {dec_deg}) out of range")
 

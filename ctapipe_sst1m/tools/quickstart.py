@@ -49,7 +49,9 @@ class QuickStartTool(Tool):
         for name in CONFIG_FILES:
             target = self.workdir / name
             if target.exists() and not self.overwrite:
-                self.log.warning("%s exists, keeping it (use --overwrite to replace)", target)
+                self.log.warning(
+                    "%s exists, keeping it (use --overwrite to replace)", target
+                )
                 continue
             with (resources / name).open("rb") as source, target.open("wb") as out:
                 shutil.copyfileobj(source, out)

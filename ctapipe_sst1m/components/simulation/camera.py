@@ -205,16 +205,22 @@ class ShowerImager:
         to_max = maximum - tel["position"]
         distance = np.linalg.norm(to_max, axis=1)
         cog_x, cog_y = _camera_of_vector(to_max, pointing_alt_rad, pointing_az_rad, f)
-        src_x, src_y = _camera_of_vector(direction, pointing_alt_rad, pointing_az_rad, f)
+        src_x, src_y = _camera_of_vector(
+            direction, pointing_alt_rad, pointing_az_rad, f
+        )
         dx, dy = cog_x - src_x, cog_y - src_y
         disp_m = np.hypot(dx, dy)
         psi = np.arctan2(dy, dx)
 
         # Cherenkov angle at the maximum and light-pool radius
-        n_minus_one = _N_MINUS_ONE_SEA_LEVEL * np.exp(-h_max / ATMOSPHERE_SCALE_HEIGHT_M)
+        n_minus_one = _N_MINUS_ONE_SEA_LEVEL * np.exp(
+            -h_max / ATMOSPHERE_SCALE_HEIGHT_M
+        )
         theta_c = np.sqrt(2 * n_minus_one)
         pool_radius = path * theta_c
-        falloff = np.where(is_proton, self.pool_falloff_m["proton"], self.pool_falloff_m["gamma"])
+        falloff = np.where(
+            is_proton, self.pool_falloff_m["proton"], self.pool_falloff_m["gamma"]
+        )
         lateral = np.exp(-np.maximum(impact - pool_radius, 0.0) / falloff)
         light = np.where(is_proton, self.proton_light_ratio, 1.0)
         mean_pe = self.pe_per_tev * energy * light * lateral
@@ -238,7 +244,9 @@ class ShowerImager:
             time_gradient=np.deg2rad(gradient),
             energy=energy,
             is_proton=is_proton,
-            light_yield_factor=np.atleast_1d(np.asarray(showers.light_yield_factor, dtype=float)),
+            light_yield_factor=np.atleast_1d(
+                np.asarray(showers.light_yield_factor, dtype=float)
+            ),
             x_max=np.atleast_1d(np.asarray(showers.x_max_gcm2, dtype=float)),
             zenith=np.pi / 2 - np.atleast_1d(np.asarray(showers.alt_rad, dtype=float)),
         )
@@ -261,8 +269,12 @@ class ShowerImager:
         mean_pe = g["mean_pe_nominal"] * g["light_yield_factor"] * local
 
         # width (deg): grows with log E and impact; protons twice as wide, more fluctuating
-        width = (0.050 + 0.012 * np.clip(log_e, -1, 2.5) + 0.015 * g["impact"] / 100.0)
-        width = width * np.where(p, 2.0, 1.0) * np.exp(np.where(p, 0.35, 0.10) * rng.standard_normal(n))
+        width = 0.050 + 0.012 * np.clip(log_e, -1, 2.5) + 0.015 * g["impact"] / 100.0
+        width = (
+            width
+            * np.where(p, 2.0, 1.0)
+            * np.exp(np.where(p, 0.35, 0.10) * rng.standard_normal(n))
+        )
         # length (deg): intrinsic + longitudinal extent of the shower seen under the disp angle
         sigma_x = np.where(p, 110.0, 90.0)  # longitudinal rms (g/cm^2)
         long_rms_m = sigma_x * ATMOSPHERE_SCALE_HEIGHT_M / g["x_max"]  # along the axis
@@ -273,7 +285,9 @@ class ShowerImager:
         length = np.maximum(length, width * np.where(p, 1.0, 1.05))
         # protons: image axis not pointing to the source
         psi = g["psi"] + np.where(p, np.deg2rad(20.0) * rng.standard_normal(n), 0.0)
-        t0 = self.time_offset_ns + rng.uniform(-self.time_jitter_ns, self.time_jitter_ns, n)
+        t0 = self.time_offset_ns + rng.uniform(
+            -self.time_jitter_ns, self.time_jitter_ns, n
+        )
         # longitudinal asymmetry (split Gaussian along the axis, wider away from the source):
         # gammas regularly skewed, protons irregularly
         asymmetry = np.where(
@@ -314,8 +328,14 @@ class ShowerImager:
                     )
             blobs.append(
                 (
-                    main_fraction, g["cog_x"][i], g["cog_y"][i], length[i] * deg, width[i] * deg,
-                    cos_psi, sin_psi, asymmetry[i],
+                    main_fraction,
+                    g["cog_x"][i],
+                    g["cog_y"][i],
+                    length[i] * deg,
+                    width[i] * deg,
+                    cos_psi,
+                    sin_psi,
+                    asymmetry[i],
                 )
             )
             mu = np.zeros(len(x))
@@ -331,18 +351,24 @@ class ShowerImager:
                 b_ = -dx * s + dy * c
                 var_l = np.where(a_ < 0, var_head, var_tail)
                 norm = (
-                    frac * mean_pe[i] * tel["tile_area"]
+                    frac
+                    * mean_pe[i]
+                    * tel["tile_area"]
                     / (np.pi * (np.sqrt(var_head) + np.sqrt(var_tail)) * np.sqrt(var_w))
                 )
                 mu += norm * np.exp(-0.5 * (a_ * a_ / var_l + b_ * b_ / var_w))
             n_pe = rng.poisson(mu)
             lit = n_pe > 0
             # arrival times: gradient along the axis (away from the source), jitter
-            along_deg = ((x - g["cog_x"][i]) * cos_psi + (y - g["cog_y"][i]) * sin_psi) / deg
+            along_deg = (
+                (x - g["cog_x"][i]) * cos_psi + (y - g["cog_y"][i]) * sin_psi
+            ) / deg
             peak_time = np.full(len(x), np.nan)
             jitter = (1.5 if p[i] else 0.3) + 2.0 / np.sqrt(np.maximum(n_pe[lit], 1))
             peak_time[lit] = (
-                t0[i] + g["time_gradient"][i] * along_deg[lit] + jitter * rng.standard_normal(lit.sum())
+                t0[i]
+                + g["time_gradient"][i] * along_deg[lit]
+                + jitter * rng.standard_normal(lit.sum())
             )
             results.append(
                 CherenkovImage(
@@ -370,7 +396,9 @@ class ShowerImager:
     def image(self, shower, tel_id, pointing_alt_rad, pointing_az_rad):
         """`CherenkovImage` of one shower (a `Shower` of scalars or of length 1) in one telescope."""
         if np.ndim(shower.energy_tev) == 0:
-            shower = Shower(**{k: np.atleast_1d(v) for k, v in shower.as_dict().items()})
+            shower = Shower(
+                **{k: np.atleast_1d(v) for k, v in shower.as_dict().items()}
+            )
         return self.images(shower, tel_id, pointing_alt_rad, pointing_az_rad)[0]
 
 
@@ -430,8 +458,20 @@ def _next_u64(state):
 
 @numba.njit(cache=True)
 def _waveform_kernel(
-    state, out, signal_amplitude, signal_time, gain, nsb_counts, nsb_t_min, nsb_t_max,
-    spe_resolution, noise_sigma, baseline, table, inverse_step, gaussian,
+    state,
+    out,
+    signal_amplitude,
+    signal_time,
+    gain,
+    nsb_counts,
+    nsb_t_min,
+    nsb_t_max,
+    spe_resolution,
+    noise_sigma,
+    baseline,
+    table,
+    inverse_step,
+    gaussian,
 ):
     """
     R1 waveforms of one camera: Cherenkov pulses, NSB p.e. (uniform times, amplitude
@@ -445,7 +485,9 @@ def _waveform_kernel(
     for pix in range(n_pixels):
         row[:] = 0.0
         if signal_amplitude[pix] != 0.0:
-            _add_pulse(row, signal_time[pix], signal_amplitude[pix], table, inverse_step)
+            _add_pulse(
+                row, signal_time[pix], signal_amplitude[pix], table, inverse_step
+            )
         g = gain[pix]
         for _ in range(nsb_counts[pix]):
             r = _next_u64(state)
@@ -544,7 +586,9 @@ class CameraSimulator:
         self.gain = {}
         self._cluster = {}
         for tel_id in sorted(subarray.tel):
-            rate = nsb_rate_mhz[tel_id] if isinstance(nsb_rate_mhz, dict) else nsb_rate_mhz
+            rate = (
+                nsb_rate_mhz[tel_id] if isinstance(nsb_rate_mhz, dict) else nsb_rate_mhz
+            )
             self.nsb_rate_mhz[tel_id] = float(rate)
             self.gain[tel_id] = np.maximum(
                 1.0 + self.gain_spread * self.rng.standard_normal(N_PIXELS), 0.1
@@ -552,7 +596,9 @@ class CameraSimulator:
             geom = subarray.tel[tel_id].camera.geometry
             # 7-pixel clusters: each pixel and its neighbours (-1 padded at the edge)
             neighbors = geom.neighbor_matrix
-            clusters = np.full((geom.n_pixels, 1 + neighbors.sum(axis=1).max()), -1, dtype=np.int64)
+            clusters = np.full(
+                (geom.n_pixels, 1 + neighbors.sum(axis=1).max()), -1, dtype=np.int64
+            )
             for pix in range(geom.n_pixels):
                 members = np.concatenate([[pix], np.flatnonzero(neighbors[pix])])
                 clusters[pix, : members.size] = members
@@ -596,7 +642,9 @@ class CameraSimulator:
                 times[lit] = times_in[lit]
         rate_per_ns = self.nsb_rate_mhz[tel_id] * 1e-3
         if rate_per_ns > 0:
-            counts = rng.poisson(rate_per_ns * (self._nsb_t_max - self._nsb_t_min), N_PIXELS)
+            counts = rng.poisson(
+                rate_per_ns * (self._nsb_t_max - self._nsb_t_min), N_PIXELS
+            )
             # DigiCam's baseline follows the NSB: its mean is subtracted
             baseline = self.mean_nsb_pe_per_sample(tel_id)
         else:
@@ -605,16 +653,31 @@ class CameraSimulator:
         out = np.empty((1, N_PIXELS, N_SAMPLES), dtype=np.float32)
         state = rng.integers(1, 2**63, size=2, dtype=np.uint64)
         _waveform_kernel(
-            state, out[0], amplitude, times, gain, counts,
-            self._nsb_t_min, self._nsb_t_max, self.spe_resolution, self.electronic_noise_pe,
-            baseline, self._table, self._inverse_step, GAUSSIAN_TABLE,
+            state,
+            out[0],
+            amplitude,
+            times,
+            gain,
+            counts,
+            self._nsb_t_min,
+            self._nsb_t_max,
+            self.spe_resolution,
+            self.electronic_noise_pe,
+            baseline,
+            self._table,
+            self._inverse_step,
+            GAUSSIAN_TABLE,
         )
         return out
 
     def trigger_signal(self, tel_id, r1):
         """Maximum over clusters and time of the 7-pixel cluster signal summed over the window (p.e.)."""
-        wave = np.ascontiguousarray(np.asarray(r1, dtype=np.float32).reshape(N_PIXELS, -1))
-        return float(_trigger_kernel(wave, self._cluster[tel_id], self.trigger_window_samples))
+        wave = np.ascontiguousarray(
+            np.asarray(r1, dtype=np.float32).reshape(N_PIXELS, -1)
+        )
+        return float(
+            _trigger_kernel(wave, self._cluster[tel_id], self.trigger_window_samples)
+        )
 
     def triggers(self, tel_id, r1):
         """Camera trigger decision (bool) of an R1 waveform."""

@@ -82,7 +82,9 @@ def _alt_az_of_vector(v):
 
 def slant_depth_of_height(height_m, zenith_rad):
     """Slant depth (g/cm^2) at a height a.s.l. along a direction of this zenith angle (flat Earth)."""
-    vertical = ATMOSPHERE_SEA_LEVEL_DEPTH_GCM2 * np.exp(-np.asarray(height_m) / ATMOSPHERE_SCALE_HEIGHT_M)
+    vertical = ATMOSPHERE_SEA_LEVEL_DEPTH_GCM2 * np.exp(
+        -np.asarray(height_m) / ATMOSPHERE_SCALE_HEIGHT_M
+    )
     return vertical / np.cos(zenith_rad)
 
 
@@ -90,7 +92,9 @@ def height_of_slant_depth(depth_gcm2, zenith_rad):
     """Height a.s.l. (m) of a slant depth along a direction of this zenith angle (flat Earth)."""
     vertical = np.asarray(depth_gcm2, dtype=float) * np.cos(zenith_rad)
     vertical = np.maximum(vertical, 1e-3)
-    return -ATMOSPHERE_SCALE_HEIGHT_M * np.log(vertical / ATMOSPHERE_SEA_LEVEL_DEPTH_GCM2)
+    return -ATMOSPHERE_SCALE_HEIGHT_M * np.log(
+        vertical / ATMOSPHERE_SEA_LEVEL_DEPTH_GCM2
+    )
 
 
 @dataclass
@@ -135,7 +139,9 @@ class Shower:
     def core(self):
         """Core position(s) on the ground plane z = 0, shape (..., 3)."""
         x = np.asarray(self.core_x_m, dtype=float)
-        return np.stack([x, np.asarray(self.core_y_m, dtype=float), np.zeros_like(x)], axis=-1)
+        return np.stack(
+            [x, np.asarray(self.core_y_m, dtype=float), np.zeros_like(x)], axis=-1
+        )
 
     def as_dict(self):
         """The fields as a dict of arrays."""
@@ -145,8 +151,12 @@ class Shower:
     def concatenate(cls, showers):
         """One batch from several batches."""
         return cls(
-            **{f.name: np.concatenate([np.atleast_1d(getattr(s, f.name)) for s in showers])
-               for f in fields(cls)}
+            **{
+                f.name: np.concatenate(
+                    [np.atleast_1d(getattr(s, f.name)) for s in showers]
+                )
+                for f in fields(cls)
+            }
         )
 
 
@@ -164,7 +174,9 @@ def _offset_directions(alt_p, az_p, theta, phi):
     (phi = 0 towards higher altitude, pi/2 towards higher azimuth)."""
     p = direction_vector(alt_p, az_p)
     # unit vectors of increasing altitude and increasing azimuth at the pointing
-    e_alt = np.array([-np.sin(alt_p) * np.cos(az_p), np.sin(alt_p) * np.sin(az_p), np.cos(alt_p)])
+    e_alt = np.array(
+        [-np.sin(alt_p) * np.cos(az_p), np.sin(alt_p) * np.sin(az_p), np.cos(alt_p)]
+    )
     e_az = np.array([-np.sin(az_p), -np.cos(az_p), 0.0])
     theta = np.asarray(theta)[..., np.newaxis]
     phi = np.asarray(phi)[..., np.newaxis]
@@ -217,7 +229,9 @@ class ShowerSampler:
         rng=None,
     ):
         if particle not in SHOWER_PARTICLES:
-            raise ValueError(f"particle must be one of {list(SHOWER_PARTICLES)}, got {particle!r}")
+            raise ValueError(
+                f"particle must be one of {list(SHOWER_PARTICLES)}, got {particle!r}"
+            )
         if spectrum not in ("point", "diffuse"):
             raise ValueError(f"spectrum must be 'point' or 'diffuse', got {spectrum!r}")
         if not 0 < energy_min_tev < energy_max_tev:
@@ -274,7 +288,9 @@ class ShowerSampler:
         x_max = x_first + a + b * np.log10(energy) + rng.normal(0, sigma, n)
         x_max = np.maximum(x_max, x_first + 10.0)
         # keep the maximum above the ground (deep showers: maximum at the floor height)
-        x_floor = slant_depth_of_height(OBSERVATION_LEVEL_M + _MIN_HEIGHT_ABOVE_GROUND_M, zenith)
+        x_floor = slant_depth_of_height(
+            OBSERVATION_LEVEL_M + _MIN_HEIGHT_ABOVE_GROUND_M, zenith
+        )
         x_max = np.minimum(x_max, x_floor)
         x_first = np.minimum(x_first, x_max - 10.0)
         # relative fluctuation of the total Cherenkov yield: shrinking with energy for
@@ -282,8 +298,10 @@ class ShowerSampler:
         if self.particle == "proton":
             sigma_yield = np.full(n, 0.35)
         else:
-            sigma_yield = np.clip(0.12 * energy ** -0.3, 0.03, 0.3)
-        light_yield = np.exp(sigma_yield * rng.standard_normal(n) - 0.5 * sigma_yield**2)
+            sigma_yield = np.clip(0.12 * energy**-0.3, 0.03, 0.3)
+        light_yield = np.exp(
+            sigma_yield * rng.standard_normal(n) - 0.5 * sigma_yield**2
+        )
         return Shower(
             energy_tev=energy,
             alt_rad=alt,
