@@ -8,6 +8,7 @@ from astropy.coordinates import AltAz, EarthLocation, SkyCoord
 from astropy.table import Table
 from astropy.time import Time
 
+from .atomic_output import AtomicOutput
 from .event_source import DEFAULT_TELESCOPE_LOCATIONS
 from .instrument import N_PIXELS
 from .simulation_source import SST1MSimulationSource
@@ -49,9 +50,7 @@ class _RunWriter:
             self.close()
             name = f"SST1M{self.tel_id - 20}_{self.date}_{self.run:04d}_{len(self.paths):03d}.fits.fz"
             self.paths.append(self.directory / name)
-            self._writer = DigiCamZFitsWriter(
-                self.paths[-1], header=self.header
-            ).__enter__()
+            self._writer = DigiCamZFitsWriter(self.paths[-1], header=self.header)
             self._n_in_file = 0
         self.event_number += 1
         self._n_in_file += 1
@@ -73,9 +72,18 @@ class _RunWriter:
         return self.event_number
 
     def close(self):
+        """Write the open file of the run."""
         if self._writer is not None:
-            self._writer.__exit__(None, None, None)
+            self._writer.close()
             self._writer = None
+
+    def discard(self):
+        """Drop the open file and delete the files already written: no partial run."""
+        if self._writer is not None:
+            self._writer.discard()
+            self._writer = None
+        for path in self.paths:
+            path.unlink(missing_ok=True)
 
 
 def write_simulated_raw_runs(
@@ -173,9 +181,14 @@ def write_simulated_raw_runs(
                         )
                 row[f"tel_{DATA_TEL_ID[tel_id]:03d}_event_number"] = camera_number
             rows.append(row)
-    finally:
+    except BaseException:
         for writer in writers.values():
-            writer.close()
+            writer.discard()
+        raise
+    for writer in writers.values():
+        writer.close()
     truth = Table(rows=rows)
-    truth.write(directory / f"SST1M_{date}_{run:04d}_truth.ecsv", overwrite=True)
+    with AtomicOutput(directory / f"SST1M_{date}_{run:04d}_truth.ecsv", True) as output:
+        truth.write(output.temporary, format="ascii.ecsv")
+        output.commit()
     return {DATA_TEL_ID[t]: w.paths for t, w in writers.items()}, truth

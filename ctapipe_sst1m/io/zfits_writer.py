@@ -30,11 +30,12 @@ import tempfile
 import time
 import zlib
 from collections import Counter
-from contextlib import suppress
 from dataclasses import dataclass
 
 import numpy as np
 from astropy.io import fits
+
+from .atomic_output import AtomicOutput
 
 __all__ = ["DigiCamZFitsWriter"]
 
@@ -498,8 +499,8 @@ class DigiCamZFitsWriter:
     """Write SST-1M DigiCam events to a zfits file of ``DataModel.CameraEvent``.
 
     Events are buffered per tile; each full tile is compressed and streamed to a
-    temporary heap file. `close` writes ``path + ".part"`` (primary HDU and the
-    compressed ``Events`` table) and renames it to ``path``. Leaving a ``with``
+    temporary heap file. `close` writes the file under a temporary name (primary HDU
+    and the compressed ``Events`` table) and renames it to ``path``. Leaving a ``with``
     block by an exception discards everything. Identical input gives
     byte-identical files.
 
@@ -546,7 +547,7 @@ class DigiCamZFitsWriter:
         if exc_type is None:
             self.close()
         else:
-            self._discard()
+            self.discard()
 
     def write_event(
         self,
@@ -659,20 +660,16 @@ class DigiCamZFitsWriter:
             self._flush_tile()
 
     def close(self):
-        """Write the file (via ``path + ".part"``) and release the temporary heap."""
+        """Write the file (via a temporary name) and release the temporary heap."""
         if self._closed:
             return
         self._closed = True
-        part_path = self.path + ".part"
         try:
             self._flush_tile()
-            with open(part_path, "wb") as output:
-                self._write_file(output)
-            os.replace(part_path, self.path)
-        except BaseException:
-            with suppress(FileNotFoundError):
-                os.remove(part_path)
-            raise
+            with AtomicOutput(self.path, overwrite=True) as output:
+                with open(output.temporary, "wb") as file:
+                    self._write_file(file)
+                output.commit()
         finally:
             self._heap.close()
         log.info(
@@ -682,7 +679,7 @@ class DigiCamZFitsWriter:
             self.path,
         )
 
-    def _discard(self):
+    def discard(self):
         """Drop all buffered and streamed events without writing the file."""
         if not self._closed:
             self._closed = True

@@ -23,6 +23,7 @@ from ctapipe.io.hdf5dataformat import (
 from ctapipe.reco import DispReconstructor, Reconstructor
 from ctapipe.tools.apply_models import ApplyModels
 
+from ..io.atomic_output import AtomicOutput
 from ..io.dl1_monitoring import SUMMARY_TABLE
 from ..io.event_index import row_index
 from ..io.model_sets import (
@@ -33,7 +34,6 @@ from ..io.model_sets import (
 )
 from ..io.sky_coordinates import add_radec_columns, read_pointing_tracks
 from ..version import __version__
-from .process import PART_SUFFIX
 from .summary import print_summary
 
 __all__ = ["ApplyModelsTool"]
@@ -54,7 +54,7 @@ class ApplyModelsTool(ApplyModels):
     simulations) and ``mono`` otherwise, unless ``--variant`` says. The DL2 file records the model set,
     its features and event selection (``/configuration/sst1m/models``); real data gets
     RA/Dec of every reconstructed direction and needs the telescope pointing table that
-    ``sst1m-process`` and ``sst1m-stereo-match`` write. Written to ``<output>.part`` and
+    ``sst1m-process`` and ``sst1m-stereo-match`` write. Written to a temporary name and
     renamed when complete.
     """
 
@@ -124,10 +124,12 @@ class ApplyModelsTool(ApplyModels):
         if self.models_dir is not None:
             self._choose_models()
         self._check_features()
-        self.output_path = self.final_output.with_name(
-            self.final_output.name + PART_SUFFIX
+        # discarded by the tool's exit stack unless finish() commits it (after the
+        # output file, opened later by ApplyModels.setup, is closed)
+        self.output = self.enter_context(
+            AtomicOutput(self.final_output, overwrite=True)
         )
-        self.output_path.unlink(missing_ok=True)
+        self.output_path = self.output.temporary
         super().setup()
 
     # ------------------------------------------------------------------ #
@@ -245,15 +247,6 @@ class ApplyModelsTool(ApplyModels):
                     f"{self.input_url} lacks the features {missing} of {Path(path).name}"
                 )
 
-    def start(self):
-        try:
-            super().start()
-        except BaseException:
-            # no half-written DL2 file
-            self.h5file.close()
-            self.output_path.unlink(missing_ok=True)
-            raise
-
     # ------------------------------------------------------------------ #
     # prediction: ctapipe's steps, with array indexing instead of table joins
     # ------------------------------------------------------------------ #
@@ -326,7 +319,7 @@ class ApplyModelsTool(ApplyModels):
         if self.models_dir is not None:
             with tables.open_file(self.output_path, mode="r+") as h5file:
                 write_models_record(h5file, self.models_record)
-        self.output_path.replace(self.final_output)
+        self.output.commit()
         self.log.info("DL2 written to %s", self.final_output)
         print_summary(self, self._console_summary(), [self.final_output])
 

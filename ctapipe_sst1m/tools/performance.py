@@ -1,7 +1,5 @@
 """sst1m-performance: energy and angular resolution, ROC, gammaness cuts of simulated DL2."""
 
-import shutil
-import tempfile
 from pathlib import Path
 
 import astropy.units as u
@@ -19,6 +17,7 @@ from ctapipe.core.traits import (
 from ctapipe.core.traits import Path as PathTrait
 from ctapipe.irf.spectra import SPECTRA, Spectra
 
+from ..io.atomic_output import AtomicOutput
 from ..performance import (
     VARIANTS,
     PerformanceInputError,
@@ -303,20 +302,10 @@ class PerformanceTool(Tool):
                 "QUALITY": repr(self.quality_query.quality_criteria),
             },
         )
-        self.output_dir.parent.mkdir(parents=True, exist_ok=True)
-        work = Path(
-            tempfile.mkdtemp(
-                prefix=f".{self.output_dir.name}.", dir=self.output_dir.parent
-            )
-        )
-        try:
-            written = write_performance(work, self.results, summary)
-            written += plot_performance(work, self.results)
-            if self.output_dir.exists():
-                shutil.rmtree(self.output_dir)
-            work.rename(self.output_dir)
-        finally:
-            shutil.rmtree(work, ignore_errors=True)
+        with AtomicOutput(self.output_dir, overwrite=True, directory=True) as output:
+            written = write_performance(output.temporary, self.results, summary)
+            written += plot_performance(output.temporary, self.results)
+            output.commit()
         for path in written:
             Provenance().add_output_file(
                 self.output_dir / path.name, role="performance", add_meta=False

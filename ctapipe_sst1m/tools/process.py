@@ -1,6 +1,5 @@
 """sst1m-process: ctapipe-process for SST-1M data, with pointing and an atomic output."""
 
-import os
 from pathlib import Path
 
 import numpy as np
@@ -14,6 +13,7 @@ from ctapipe.tools.process import ProcessorTool
 
 from ..components.cleaning import ImageCleanerSST
 from ..components.nsb import NsbCalibrator
+from ..io.atomic_output import AtomicOutput
 from ..io.dl1_monitoring import write_nsb_monitoring
 from ..io.event_source import SST1MEventSource
 from ..io.pointing_table import add_pointing_tables
@@ -21,8 +21,6 @@ from ..io.simulation_source import SST1MSimulationSource
 from .summary import print_summary
 
 __all__ = ["SST1MProcessorTool"]
-
-PART_SUFFIX = ".part"
 
 
 class SST1MProcessorTool(ProcessorTool):
@@ -38,8 +36,9 @@ class SST1MProcessorTool(ProcessorTool):
       processing summary per telescope (``/dl1/service/sst1m_processing``);
     * ``--reclean FIRST_PASS.h5``: clean with the pedestal statistics of the time
       windows of a first pass instead of the sliding buffer;
-    * write to ``<output>.part`` and rename to the output only when everything
-      succeeded, so that a failed run leaves no half-written file;
+    * write to a temporary name unique to the run (``<output>.<pid>.<random>.part``)
+      and rename it to the output only when everything succeeded, so that a failed
+      run leaves no half-written file and two runs never share a temporary file;
     * show a progress bar (``--no-progress`` for batch jobs) and print a summary at
       the end: events read and written, images with pixels after cleaning, NSB level
       (``--quiet`` for none).
@@ -67,21 +66,17 @@ class SST1MProcessorTool(ProcessorTool):
     ).tag(config=True)
 
     def setup(self):
-        self.output_path = Path(self.config.DataWriter.output_path)
-        if self.output_path.exists() and not (
-            self.overwrite or self.config.DataWriter.get("overwrite")
-        ):
-            raise FileExistsError(
-                f"{self.output_path} exists, use --overwrite to replace it"
-            )
-        self.part_path = self.output_path.with_name(self.output_path.name + PART_SUFFIX)
-        self.part_path.unlink(missing_ok=True)
+        self.output = AtomicOutput(
+            self.config.DataWriter.output_path,
+            overwrite=self.overwrite or self.config.DataWriter.get("overwrite", False),
+        )
+        self.output_path = self.output.path
+        self.part_path = self.output.temporary
         self.config.DataWriter.output_path = str(self.part_path)
-        self.config.DataWriter.overwrite = True
         try:
             super().setup()
         except BaseException:
-            self.part_path.unlink(missing_ok=True)
+            self.output.discard()
             raise
 
     def start(self):
@@ -110,7 +105,7 @@ class SST1MProcessorTool(ProcessorTool):
         except BaseException:
             self._discard_output()
             raise
-        os.replace(self.part_path, self.output_path)
+        self.output.commit()
         self.log.info("wrote %s", self.output_path)
         print_summary(self, self._console_summary(summary), [self.output_path])
 
@@ -202,7 +197,7 @@ class SST1MProcessorTool(ProcessorTool):
 
     def _discard_output(self):
         self._exit_stack.close()
-        self.part_path.unlink(missing_ok=True)
+        self.output.discard()
 
 
 def _context_metadata(summary):

@@ -1,6 +1,5 @@
 """sst1m-stereo-match: find the coincident events of the two SST-1M telescopes."""
 
-import os
 from collections import Counter
 from pathlib import Path
 
@@ -22,6 +21,7 @@ from ctapipe.reco import ShowerProcessor
 from tqdm.auto import tqdm
 
 from ..components.coincidence import CoincidenceMatcher
+from ..io.atomic_output import AtomicOutput
 from ..io.event_source import DEFAULT_TELESCOPE_LOCATIONS
 from ..io.mono_dl1 import expand_inputs, read_mono_index
 from ..io.pointing import TrackingPointing
@@ -282,15 +282,10 @@ class StereoMatchTool(Tool):
             )
             for i1, i2, dt in zip(result.index_1, result.index_2, result.delta_t_ns)
         }
-        part = output.with_name(output.name + ".part")
-        part.unlink(missing_ok=True)
-        try:
-            pairs = self._write(index_1, tel2, partners, result, part)
-            self._write_coincidence_tables(part, pairs, result)
-            os.replace(part, output)
-        except BaseException:
-            part.unlink(missing_ok=True)
-            raise
+        with AtomicOutput(output, overwrite=True) as part:
+            pairs = self._write(index_1, tel2, partners, result, part.temporary)
+            self._write_coincidence_tables(part.temporary, pairs, result)
+            part.commit()
         png = output.with_name(output.stem + "_coincidences.png")
         self._plot(result, png)
         self.written += [output, png]

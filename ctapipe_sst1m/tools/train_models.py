@@ -1,7 +1,6 @@
 """sst1m-train-models: the random forests of one pointing node, mono and stereo, in one command."""
 
 import hashlib
-import shutil
 import sys
 import warnings
 from importlib.resources import files
@@ -34,10 +33,10 @@ from ..components.training import (
     sample_rows,
     split_rows,
 )
+from ..io.atomic_output import AtomicOutput
 from ..io.model_sets import TRAINING_RECORD, node_name, reconstructor_prefix
 from ..plotting import plot_feature_importances
 from ..version import __version__
-from .process import PART_SUFFIX
 from .summary import print_step, print_summary
 
 __all__ = ["TrainModelsTool", "DEFAULT_CONFIG", "RECO_FEATURES"]
@@ -212,9 +211,12 @@ class TrainModelsTool(Tool):
             raise ToolConfigurationError(
                 f"{self.set_dir} exists; use --overwrite to replace it"
             )
-        self.part_dir = self.set_dir.with_name(self.set_dir.name + PART_SUFFIX)
-        shutil.rmtree(self.part_dir, ignore_errors=True)
-        (self.part_dir / "report").mkdir(parents=True)
+        # no half-written model set: discarded by the tool's exit stack unless committed
+        self.output = self.enter_context(
+            AtomicOutput(self.set_dir, overwrite=True, directory=True)
+        )
+        self.part_dir = self.output.temporary
+        (self.part_dir / "report").mkdir()
         self.record = {
             "sst1m_models": 1,
             "ctapipe_sst1m_version": __version__,
@@ -301,13 +303,8 @@ class TrainModelsTool(Tool):
         return table, counts
 
     def start(self):
-        try:
-            for variant in self.variants:
-                self._train_variant(variant)
-        except BaseException:
-            # no half-written model set
-            shutil.rmtree(self.part_dir, ignore_errors=True)
-            raise
+        for variant in self.variants:
+            self._train_variant(variant)
 
     def _train_variant(self, variant):
         self.log.info("Training the %s models", variant)
@@ -479,9 +476,7 @@ class TrainModelsTool(Tool):
         ]
         with (self.part_dir / TRAINING_RECORD).open("w") as f:
             yaml.safe_dump(self.record, f, sort_keys=False)
-        if self.set_dir.exists():
-            shutil.rmtree(self.set_dir)
-        self.part_dir.rename(self.set_dir)
+        self.output.commit()
         self.log.info("Model set written to %s", self.set_dir)
         for row in cv_table:
             self.log.info(

@@ -1,0 +1,74 @@
+"""Outputs that appear under their final name only when they are complete."""
+
+import os
+import secrets
+import shutil
+from pathlib import Path
+
+__all__ = ["AtomicOutput", "TEMPORARY_SUFFIX"]
+
+#: the temporary names of outputs being written end with this
+TEMPORARY_SUFFIX = ".part"
+
+
+class AtomicOutput:
+    """
+    A file or directory written under a temporary name and renamed when complete.
+
+    The content goes to `temporary`, a name next to the final `path` that is unique to
+    this output and this process (``<name>.<pid>.<random>.part``), so that two runs
+    writing the same output never touch each other's file. `commit` renames it to
+    `path` in one step (``os.replace`` within one directory); `discard`, or leaving a
+    ``with`` block without a commit, deletes it. A file that exists under the final
+    name is refused unless ``overwrite`` is given, and is replaced only by the commit.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The final name of the output.
+    overwrite : bool
+        Replace an existing output when committing.
+    directory : bool
+        The output is a directory (created empty under the temporary name); an
+        existing directory is removed just before the rename.
+
+    Raises
+    ------
+    FileExistsError
+        If ``path`` exists and ``overwrite`` is False.
+    """
+
+    def __init__(self, path, overwrite=False, directory=False):
+        self.path = Path(path)
+        if self.path.exists() and not overwrite:
+            raise FileExistsError(f"{self.path} exists, use --overwrite to replace it")
+        self.directory = directory
+        unique = f"{os.getpid()}.{secrets.token_hex(4)}"
+        self.temporary = self.path.with_name(
+            f"{self.path.name}.{unique}{TEMPORARY_SUFFIX}"
+        )
+        if directory:
+            self.temporary.mkdir(parents=True)
+        self.committed = False
+
+    def commit(self):
+        """Rename the complete output to its final name."""
+        if self.directory and self.path.is_dir():
+            shutil.rmtree(self.path)
+        os.replace(self.temporary, self.path)
+        self.committed = True
+
+    def discard(self):
+        """Delete the temporary output (nothing happens after a commit)."""
+        if self.committed:
+            return
+        if self.temporary.is_dir():
+            shutil.rmtree(self.temporary, ignore_errors=True)
+        else:
+            self.temporary.unlink(missing_ok=True)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, exc_type, exc_value, traceback):
+        self.discard()

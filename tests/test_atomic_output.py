@@ -1,0 +1,96 @@
+"""Outputs appear under their final name only when complete (io/atomic_output.py)."""
+
+import subprocess
+import sys
+
+import pytest
+
+from ctapipe_sst1m.io.atomic_output import TEMPORARY_SUFFIX, AtomicOutput
+
+
+def test_commit_renames_the_temporary_file(tmp_path):
+    final = tmp_path / "out.h5"
+    with AtomicOutput(final) as output:
+        assert output.temporary.parent == tmp_path
+        assert output.temporary.name.startswith("out.h5.")
+        assert output.temporary.name.endswith(TEMPORARY_SUFFIX)
+        output.temporary.write_text("complete")
+        assert not final.exists()
+        output.commit()
+    assert final.read_text() == "complete"
+    assert list(tmp_path.iterdir()) == [final]
+
+
+def test_failure_leaves_nothing(tmp_path):
+    final = tmp_path / "out.h5"
+    with pytest.raises(RuntimeError, match="mid-run"):
+        with AtomicOutput(final) as output:
+            output.temporary.write_text("half")
+            raise RuntimeError("mid-run")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_existing_output_refused_or_replaced_by_the_commit(tmp_path):
+    final = tmp_path / "out.h5"
+    final.write_text("old")
+    with pytest.raises(FileExistsError, match=f"{final} exists"):
+        AtomicOutput(final)
+    with AtomicOutput(final, overwrite=True) as output:
+        output.temporary.write_text("new")
+        # the old file stays until the new one is complete
+        assert final.read_text() == "old"
+        output.commit()
+    assert final.read_text() == "new"
+
+
+def test_two_writers_of_one_output_have_their_own_temporary_files(tmp_path):
+    final = tmp_path / "out.h5"
+    first, second = AtomicOutput(final), AtomicOutput(final)
+    assert first.temporary != second.temporary
+    first.temporary.write_text("first")
+    second.temporary.write_text("second")
+    second.discard()
+    assert first.temporary.read_text() == "first"
+    first.commit()
+    assert final.read_text() == "first"
+
+
+def test_directory_output(tmp_path):
+    final = tmp_path / "models" / "ze20_az180_nsb080"
+    with AtomicOutput(final, directory=True) as output:
+        (output.temporary / "model.pkl").write_text("forest")
+        output.commit()
+    assert (final / "model.pkl").read_text() == "forest"
+    # replaced whole, old content gone
+    with AtomicOutput(final, overwrite=True, directory=True) as output:
+        (output.temporary / "other.pkl").write_text("forest")
+        output.commit()
+    assert sorted(p.name for p in final.iterdir()) == ["other.pkl"]
+    with pytest.raises(KeyboardInterrupt):
+        with AtomicOutput(final, overwrite=True, directory=True) as output:
+            (output.temporary / "half.pkl").write_text("")
+            raise KeyboardInterrupt
+    assert sorted(p.name for p in final.parent.iterdir()) == [final.name]
+
+
+def test_two_runs_with_the_same_output(tmp_path, data_config):
+    """Two sst1m-process at once, same output: both complete, one whole file remains."""
+    from ctapipe.io import read_table
+
+    from ctapipe_sst1m.io.synthetic_run import SyntheticRun, write_synthetic_run
+
+    paths, truth = write_synthetic_run(tmp_path, SyntheticRun(n_events=150, seed=4))
+    output = tmp_path / "dl1.h5"
+    executable = [sys.executable, "-m", "ctapipe_sst1m.tools.process"]
+    command = [*executable, "-i", str(paths[0]), "-o", str(output)]
+    command += ["--config", str(data_config), "--overwrite", "--no-progress"]
+    runs = [
+        subprocess.Popen(command, cwd=tmp_path, stderr=subprocess.PIPE, text=True)
+        for _ in range(2)
+    ]
+    for run in runs:
+        _, stderr = run.communicate(timeout=300)
+        assert run.returncode == 0, stderr
+    n_showers = int((truth["camera_event_type"] != 8).sum())
+    assert len(read_table(output, "/dl1/event/subarray/trigger")) == n_showers
+    assert not list(tmp_path.glob("*.part"))
