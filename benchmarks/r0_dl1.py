@@ -7,7 +7,7 @@ data configuration (``ctapipe_sst1m/resources/sst1m.yaml``) in a subprocess on
 * the real DigiCam example files shipped with protozfits
   (``example_SST1M_20180822.fits.fz``, ``example_100evts.fits.fz``);
 * synthetic runs of ``--n-events`` (default 5,000) and ``--n-events-small``
-  (default 1,000) events written with :mod:`ctapipe_sst1m.io.synthetic_run`,
+  (default 1,000) events written with :mod:`ctapipe_sst1m.testing`,
 
 each with the default configuration (images + parameters) and with
 ``--DataWriter.write_dl1_images=False`` (parameters only).
@@ -259,7 +259,7 @@ def write_synthetic(directory, n_events):
     pathlib.Path
         The written ``SST1M1_20240304_0012.fits.fz``.
     """
-    from ctapipe_sst1m.io.synthetic_run import SyntheticRun, write_synthetic_run
+    from ctapipe_sst1m.testing import SyntheticRun, write_synthetic_run
 
     directory.mkdir(parents=True, exist_ok=True)
     run = SyntheticRun(n_events=n_events, n_files=1, seed=1)
@@ -489,7 +489,7 @@ def measure_event_source(path, repeat):
     -------
     Measurement
     """
-    from ctapipe_sst1m.io.event_source import SST1MEventSource
+    from ctapipe_sst1m.event_source import SST1MEventSource
 
     best_rate, best_setup = 0.0, 0.0
     for _ in range(repeat):

@@ -125,7 +125,7 @@ def simulation_only(directory, card):
         Events where at least one camera triggered.
     """
     from ctapipe_sst1m.io.simulation_card import write_card
-    from ctapipe_sst1m.io.simulation_source import SST1MSimulationSource
+    from ctapipe_sst1m.simulation.source import SST1MSimulationSource
 
     card_path = directory / f"{card.particle}_only.simcard.yaml"
     write_card(card_path, card)

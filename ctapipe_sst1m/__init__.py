@@ -6,15 +6,15 @@ they can be selected by name (``ImageProcessor.image_cleaner_type: ImageCleanerS
 in any ctapipe tool. ctapipe imports it through the ``ctapipe_io`` entry point.
 """
 
-from .components.cleaning import ImageCleanerSST
-from .components.coincidence import CoincidenceMatcher
-from .components.energy_regressor import SST1MEnergyRegressor
-from .components.nsb import NsbCalibrator
-from .components.r0_r1 import SST1MR0Corrections
-from .components.simulation_corrections import SST1MSimulationCorrections
-from .components.stereo_combiner import SST1MStereoCombiner
-from .io.event_source import SST1MEventSource
-from .io.simulation_source import SST1MSimulationSource
+from .calibration.nsb import NsbCalibrator
+from .calibration.r0_r1 import SST1MR0Corrections
+from .event_source import SST1MEventSource
+from .image.cleaning import ImageCleanerSST
+from .reco.energy_regressor import SST1MEnergyRegressor
+from .simulation.corrections import SST1MSimulationCorrections
+from .simulation.source import SST1MSimulationSource
+from .stereo.coincidence import CoincidenceMatcher
+from .stereo.combiner import SST1MStereoCombiner
 from .version import __version__
 
 __all__ = [

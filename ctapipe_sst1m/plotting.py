@@ -12,8 +12,8 @@ from ctapipe.instrument import SubarrayDescription
 from ctapipe.io import read_table
 from ctapipe.visualization import CameraDisplay
 
-from .components.cleaning import ImageCleanerSST
-from .components.nsb import NsbCalibrator
+from .calibration.nsb import NsbCalibrator
+from .image.cleaning import ImageCleanerSST
 from .io.dl1_monitoring import EVENT_NSB_GROUP, PEDESTAL_GROUP
 
 __all__ = [
@@ -199,7 +199,7 @@ def plot_simulation_overview(
     """
     from ctapipe.io import TableLoader
 
-    from .io.simulation_source import SST1MSimulationSource
+    from .simulation.source import SST1MSimulationSource
 
     distribution = read_table(dl1_path, "/simulation/service/shower_distribution")[0]
     config = read_table(dl1_path, "/configuration/simulation/run")[0]

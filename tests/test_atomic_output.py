@@ -77,7 +77,7 @@ def test_two_runs_with_the_same_output(tmp_path, data_config):
     """Two sst1m-process at once, same output: both complete, one whole file remains."""
     from ctapipe.io import read_table
 
-    from ctapipe_sst1m.io.synthetic_run import SyntheticRun, write_synthetic_run
+    from ctapipe_sst1m.testing import SyntheticRun, write_synthetic_run
 
     paths, truth = write_synthetic_run(tmp_path, SyntheticRun(n_events=150, seed=4))
     output = tmp_path / "dl1.h5"

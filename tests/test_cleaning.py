@@ -10,8 +10,8 @@ from ctapipe.containers import CameraMonitoringContainer, ChunkStatisticsContain
 from ctapipe.io import read_table
 
 from ctapipe_sst1m import ImageCleanerSST
-from ctapipe_sst1m.components.cleaning import CleaningParameters, sst_clean
-from ctapipe_sst1m.io.instrument import digicam_geometry, sst1m_subarray
+from ctapipe_sst1m.image.cleaning import CleaningParameters, sst_clean
+from ctapipe_sst1m.instrument import digicam_geometry, sst1m_subarray
 
 GEOMETRY = digicam_geometry()
 PARAMETERS = CleaningParameters(

@@ -5,7 +5,7 @@ import pytest
 import yaml
 from traitlets import TraitError
 
-from ctapipe_sst1m.components.coincidence import (
+from ctapipe_sst1m.stereo.coincidence import (
     CoincidenceMatcher,
     MatchResult,
     assign_closest,

@@ -12,7 +12,7 @@ from ctapipe.image import ImageProcessor
 from ctapipe.reco import ShowerProcessor
 
 from ctapipe_sst1m import ImageCleanerSST
-from ctapipe_sst1m.io.instrument import sst1m_subarray
+from ctapipe_sst1m.instrument import sst1m_subarray
 
 
 def load_config(path):

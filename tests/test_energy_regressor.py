@@ -9,11 +9,11 @@ from ctapipe.reco.reconstructor import ReconstructionProperty
 from sklearn.ensemble import GradientBoostingRegressor, RandomForestRegressor
 from traitlets.config import Config
 
-from ctapipe_sst1m.components.energy_regressor import (
+from ctapipe_sst1m.instrument import sst1m_subarray
+from ctapipe_sst1m.reco.energy_regressor import (
     SST1MEnergyRegressor,
     tree_mean_std,
 )
-from ctapipe_sst1m.io.instrument import sst1m_subarray
 
 MODEL_CONFIG = {"n_estimators": 50, "min_samples_leaf": 10, "random_state": 1}
 SELECTION = Config(

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from astropy.table import Table
 
-from ctapipe_sst1m.io.event_index import row_index
+from ctapipe_sst1m.event_index import row_index
 
 
 def test_row_index_finds_every_row():

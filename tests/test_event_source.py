@@ -8,7 +8,7 @@ from ctapipe.io import DataLevel, EventSource
 from protozfits import File
 
 from ctapipe_sst1m import SST1MEventSource
-from ctapipe_sst1m.io.event_source import (
+from ctapipe_sst1m.event_source import (
     camera_event_type_to_ctapipe,
     obs_id_from_file_name,
 )

@@ -4,7 +4,7 @@ import pytest
 from ctapipe.image.extractor import integration_correction
 from ctapipe.instrument import SubarrayDescription
 
-from ctapipe_sst1m.io.instrument import (
+from ctapipe_sst1m.instrument import (
     N_PIXELS,
     digicam_geometry,
     sst1m_subarray,

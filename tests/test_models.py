@@ -13,7 +13,6 @@ from ctapipe.io import TableLoader, read_table
 from ctapipe.reco import Reconstructor
 from ctapipe.reco.disp import compute_true_disp
 
-from ctapipe_sst1m.components.training import classifier_sample_sizes
 from ctapipe_sst1m.io.model_sets import (
     MODELS_ID_ATTR,
     ModelSetError,
@@ -21,6 +20,7 @@ from ctapipe_sst1m.io.model_sets import (
     node_name,
     read_models_record,
 )
+from ctapipe_sst1m.reco.training import classifier_sample_sizes
 
 NODE = "ze20_az180_nsb080"
 KINDS = ("regressor", "disp", "classifier")
@@ -69,7 +69,7 @@ def test_horizontal_to_icrs_matches_astropy():
     from astropy.coordinates import ICRS
     from astropy.time import Time
 
-    from ctapipe_sst1m.io.sky_coordinates import horizontal_to_icrs
+    from ctapipe_sst1m.coordinates import horizontal_to_icrs
 
     rng = np.random.default_rng(1)
     n = 2000

@@ -6,13 +6,13 @@ from astropy.time import Time
 from traitlets.config import Config
 
 from ctapipe_sst1m import SST1MEventSource
-from ctapipe_sst1m.components.nsb import (
+from ctapipe_sst1m.calibration.nsb import (
     baseline_shift_adc,
     nsb_rate_label,
     reintegrate_saturated_pixels,
     voltage_drop_factor,
 )
-from ctapipe_sst1m.io.synthetic_run import SyntheticRun, write_synthetic_run
+from ctapipe_sst1m.testing import SyntheticRun, write_synthetic_run
 
 
 @pytest.mark.parametrize(

@@ -16,7 +16,7 @@ from conftest import RESOURCES, run_cli
 from ctapipe.image import hillas_parameters
 from ctapipe.io import read_table
 
-from ctapipe_sst1m.io.instrument import digicam_geometry
+from ctapipe_sst1m.instrument import digicam_geometry
 
 CASES = {
     "SST1M2_20180822_0001": ("example_SST1M_20180822.fits.fz", 22, "tel2", "2nd"),

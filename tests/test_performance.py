@@ -13,9 +13,9 @@ from pyirf.simulations import SimulatedEventsInfo
 from pyirf.spectral import CRAB_HEGRA, IRFDOC_PROTON_SPECTRUM
 from pyirf.utils import calculate_theta
 
-from ctapipe_sst1m.io.instrument import sst1m_subarray
+from ctapipe_sst1m.instrument import sst1m_subarray
 from ctapipe_sst1m.io.model_sets import MODELS_ID_ATTR
-from ctapipe_sst1m.performance import (
+from ctapipe_sst1m.performance.metrics import (
     PerformanceInputError,
     angular_resolution_table,
     auc_per_energy,
@@ -529,7 +529,7 @@ def test_bootstrap_errors_match_the_scatter_of_repeated_samples():
 
 def test_bootstrap_is_chunked(monkeypatch):
     """Resampling in chunks (bounded memory) gives the same replicates as at once."""
-    import ctapipe_sst1m.performance as performance
+    import ctapipe_sst1m.performance.metrics as performance
 
     events = tag_events(3000, 0.10, 0.1, np.random.default_rng(11))
     bins = [0.2, 300] * u.TeV

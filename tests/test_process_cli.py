@@ -160,7 +160,7 @@ def test_quickstart(tmp_path):
 
 
 def test_sst1m_process_writes_pointing(tmp_path, data_config):
-    from ctapipe_sst1m.io.synthetic_run import SyntheticRun, write_synthetic_run
+    from ctapipe_sst1m.testing import SyntheticRun, write_synthetic_run
 
     paths, truth = write_synthetic_run(
         tmp_path, SyntheticRun(tel_id=21, n_events=40, seed=5)
@@ -204,7 +204,7 @@ def test_sst1m_process_writes_pointing(tmp_path, data_config):
 
 def test_sst1m_process_no_partial_output(tmp_path, data_config):
     """Data corrupt in the last tile: non-zero exit, no output, no .part file."""
-    from ctapipe_sst1m.io.synthetic_run import SyntheticRun, write_synthetic_run
+    from ctapipe_sst1m.testing import SyntheticRun, write_synthetic_run
 
     paths, _ = write_synthetic_run(tmp_path, SyntheticRun(n_events=250, seed=6))
     data = bytearray(paths[0].read_bytes())
@@ -232,7 +232,7 @@ def test_sst1m_process_no_partial_output(tmp_path, data_config):
 
 def test_reclean_from_first_pass(tmp_path, data_config):
     """Second pass cleans with the pedestal statistics of the first pass's time windows."""
-    from ctapipe_sst1m.io.synthetic_run import SyntheticRun, write_synthetic_run
+    from ctapipe_sst1m.testing import SyntheticRun, write_synthetic_run
 
     paths, truth = write_synthetic_run(
         tmp_path,
@@ -287,7 +287,7 @@ def test_reclean_from_first_pass(tmp_path, data_config):
 
 def test_stock_merge_of_two_runs(tmp_path, data_config):
     """ctapipe-merge joins the DL1 of two runs of sst1m-process; TableLoader reads both."""
-    from ctapipe_sst1m.io.synthetic_run import SyntheticRun, write_synthetic_run
+    from ctapipe_sst1m.testing import SyntheticRun, write_synthetic_run
 
     outputs, n_showers = [], 0
     for run in (12, 13):

@@ -16,8 +16,8 @@ from ctapipe.io.monitoringtypes import MonitoringType
 from ctapipe.tools.process import ProcessorTool
 
 from ctapipe_sst1m import ImageCleanerSST, SST1MSimulationCorrections
-from ctapipe_sst1m.components.cleaning import sst_clean
-from ctapipe_sst1m.io.instrument import N_PIXELS, sst1m_telescope
+from ctapipe_sst1m.image.cleaning import sst_clean
+from ctapipe_sst1m.instrument import N_PIXELS, sst1m_telescope
 
 #: the DigiCam telescope of the file (a prod3-style array, one telescope per camera type)
 SIMTEL_TEL_ID = 6

@@ -7,7 +7,7 @@ from conftest import run_cli
 from ctapipe.io import EventSource, TableLoader, read_table
 
 from ctapipe_sst1m.io.simulation_card import SimulationCard, read_card, write_card
-from ctapipe_sst1m.io.simulation_source import SST1MSimulationSource
+from ctapipe_sst1m.simulation.source import SST1MSimulationSource
 
 
 def test_card_round_trip(tmp_path):
@@ -152,7 +152,7 @@ def test_training_tool_reads_the_simulation(gamma_dl1, tmp_path):
 
 def test_raw_runs_through_the_data_path(tmp_path, data_config):
     """Simulated raw runs of both telescopes: ctapipe-process, then the true pairs are matched."""
-    from ctapipe_sst1m.io.simulated_raw_runs import write_simulated_raw_runs
+    from ctapipe_sst1m.simulation.raw_runs import write_simulated_raw_runs
 
     card = tmp_path / "raw.simcard.yaml"
     write_card(

@@ -7,20 +7,20 @@ from astropy.coordinates import AltAz, SkyCoord
 from ctapipe.coordinates import CameraFrame
 from scipy.optimize import minimize_scalar
 
-from ctapipe_sst1m.components.simulation.camera import (
+from ctapipe_sst1m.instrument import N_PIXELS, N_SAMPLES, sst1m_subarray
+from ctapipe_sst1m.simulation.camera import (
     CameraSimulator,
     ShowerImager,
     altaz_to_camera,
     pulse_table,
 )
-from ctapipe_sst1m.components.simulation.showers import (
+from ctapipe_sst1m.simulation.showers import (
     SHOWER_PARTICLES,
     Shower,
     ShowerSampler,
     direction_vector,
     height_of_slant_depth,
 )
-from ctapipe_sst1m.io.instrument import N_PIXELS, N_SAMPLES, sst1m_subarray
 
 ALT = np.deg2rad(70.0)
 AZ = np.deg2rad(180.0)

@@ -20,13 +20,9 @@ from ctapipe.reco.reconstructor import ReconstructionProperty
 from ctapipe.reco.stereo_combination import StereoCombiner, StereoMeanCombiner
 from traitlets.config import Config
 
-from ctapipe_sst1m.components.stereo_combiner import (
-    SST1MStereoCombiner,
-    altaz_to_unit,
-    choose_head_tail,
-    unit_to_altaz,
-)
-from ctapipe_sst1m.io.instrument import sst1m_subarray
+from ctapipe_sst1m.coordinates import altaz_to_unit, unit_to_altaz
+from ctapipe_sst1m.instrument import sst1m_subarray
+from ctapipe_sst1m.stereo.combiner import SST1MStereoCombiner, choose_head_tail
 
 GEOM = ReconstructionProperty.GEOMETRY
 ENERGY = ReconstructionProperty.ENERGY
@@ -678,7 +674,7 @@ def test_python_config_registers_plugin_for_training_tools(tmp_path):
     import sys
 
     (tmp_path / "plugins.py").write_text(
-        "import ctapipe_sst1m.components.stereo_combiner  # noqa: F401\n"
+        "import ctapipe_sst1m.stereo.combiner  # noqa: F401\n"
     )
     (tmp_path / "cfg.yaml").write_text(
         "DispReconstructor:\n"
@@ -692,7 +688,7 @@ def test_python_config_registers_plugin_for_training_tools(tmp_path):
         "import io, sys, joblib\n"
         "from ctapipe.tools.train_disp_reconstructor import TrainDispReconstructor\n"
         "from ctapipe.reco import DispReconstructor\n"
-        "from ctapipe_sst1m.io.instrument import sst1m_subarray\n"
+        "from ctapipe_sst1m.instrument import sst1m_subarray\n"
         "tool = TrainDispReconstructor()\n"
         "for path in sys.argv[1:]:\n"
         "    tool.load_config_file(path)\n"

@@ -6,7 +6,7 @@ import tables
 from conftest import run_cli
 from ctapipe.io import HDF5EventSource, TableLoader, read_table
 
-from ctapipe_sst1m.io.synthetic_run import (
+from ctapipe_sst1m.testing import (
     SyntheticStereoRun,
     write_synthetic_stereo_run,
 )

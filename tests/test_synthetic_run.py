@@ -7,8 +7,8 @@ from astropy.coordinates import AltAz, EarthLocation, SkyCoord
 from ctapipe.containers import CoordinateFrameType, EventType, PointingMode
 
 from ctapipe_sst1m import SST1MEventSource
-from ctapipe_sst1m.io.synthetic_run import SyntheticRun, write_synthetic_run
-from ctapipe_sst1m.io.times import tai_ns
+from ctapipe_sst1m.testing import SyntheticRun, write_synthetic_run
+from ctapipe_sst1m.time import tai_ns
 
 
 @pytest.fixture(scope="module")
@@ -131,7 +131,7 @@ def test_synthetic_charges(tmp_path):
 
 
 def test_tai_time_round_trip():
-    from ctapipe_sst1m.io.times import tai_time
+    from ctapipe_sst1m.time import tai_time
 
     values = np.array(
         [0, 1, 1_709_590_000_015_922_228, 1_769_015_262_383_583_536], dtype=np.int64

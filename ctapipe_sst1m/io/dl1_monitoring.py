@@ -5,7 +5,7 @@ import tables
 from astropy.table import Table
 from ctapipe.io import read_table, write_table
 
-from .times import tai_time
+from ..time import tai_time
 
 __all__ = [
     "PEDESTAL_GROUP",
@@ -31,7 +31,7 @@ def write_nsb_monitoring(path, nsb_calibrator, summary_rows):
     ----------
     path : str or Path
         DL1 file (appended to).
-    nsb_calibrator : ctapipe_sst1m.components.nsb.NsbCalibrator
+    nsb_calibrator : ctapipe_sst1m.calibration.nsb.NsbCalibrator
         Calibrator after the last event (``finish()`` called).
     summary_rows : list of dict
         One row per telescope for the processing summary table.

@@ -8,8 +8,8 @@ import tables
 from ctapipe.containers import EventType
 from ctapipe.io import read_table
 
+from ..time import tai_ns
 from .dl1_monitoring import SUMMARY_TABLE
-from .times import tai_ns
 
 __all__ = ["MonoRunIndex", "read_mono_index", "expand_inputs"]
 

@@ -10,8 +10,8 @@ from ctapipe.containers import CoordinateFrameType
 from ctapipe.io import read_table, write_table
 from ctapipe.io.hdf5dataformat import DL0_TEL_POINTING_GROUP
 
-from .pointing import TrackingPointing
-from .times import tai_ns
+from ..coordinates import TrackingPointing
+from ..time import tai_ns
 
 __all__ = ["add_pointing_tables"]
 

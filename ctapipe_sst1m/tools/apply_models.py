@@ -23,9 +23,9 @@ from ctapipe.io.hdf5dataformat import (
 from ctapipe.reco import DispReconstructor, Reconstructor
 from ctapipe.tools.apply_models import ApplyModels
 
+from ..event_index import row_index
 from ..io.atomic_output import AtomicOutput
 from ..io.dl1_monitoring import SUMMARY_TABLE
-from ..io.event_index import row_index
 from ..io.model_sets import (
     MODELS_ID_ATTR,
     ModelSetError,

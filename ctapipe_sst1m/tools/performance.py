@@ -18,7 +18,7 @@ from ctapipe.core.traits import Path as PathTrait
 from ctapipe.irf.spectra import SPECTRA, Spectra
 
 from ..io.atomic_output import AtomicOutput
-from ..performance import (
+from ..performance.metrics import (
     VARIANTS,
     PerformanceInputError,
     available_variants,
@@ -31,7 +31,7 @@ from ..performance import (
     summary_table,
     write_performance,
 )
-from ..performance_plots import plot_performance
+from ..performance.plots import plot_performance
 from .summary import print_summary
 
 __all__ = ["PerformanceQualityQuery", "PerformanceTool", "main"]

@@ -11,13 +11,13 @@ from ctapipe.io.hdf5dataformat import (
 )
 from ctapipe.tools.process import ProcessorTool
 
-from ..components.cleaning import ImageCleanerSST
-from ..components.nsb import NsbCalibrator
+from ..calibration.nsb import NsbCalibrator
+from ..event_source import SST1MEventSource
+from ..image.cleaning import ImageCleanerSST
 from ..io.atomic_output import AtomicOutput
 from ..io.dl1_monitoring import write_nsb_monitoring
-from ..io.event_source import SST1MEventSource
 from ..io.pointing_table import add_pointing_tables
-from ..io.simulation_source import SST1MSimulationSource
+from ..simulation.source import SST1MSimulationSource
 from .summary import print_summary
 
 __all__ = ["SST1MProcessorTool"]

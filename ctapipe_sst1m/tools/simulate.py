@@ -8,10 +8,11 @@ from ctapipe.core import Tool
 from ctapipe.core.tool import run_tool
 from ctapipe.core.traits import Bool, CaselessStrEnum, Float, Int, flag
 from ctapipe.core.traits import Path as PathTrait
+from ctapipe.tools.process import ProcessorTool
 
+from ..io.atomic_output import AtomicOutput
 from ..io.simulation_card import SimulationCard, write_card
 from ..plotting import plot_simulation_overview
-from .process import SST1MProcessorTool
 from .summary import print_summary
 
 __all__ = ["SimulateTool", "PRODUCTION_DEFAULTS"]
@@ -160,20 +161,23 @@ class SimulateTool(Tool):
         config = Path(str(files("ctapipe_sst1m") / "resources" / "sst1m_mc.yaml"))
         # the bar of the source counts thrown showers; that of ProcessorTool, triggered
         # events, whose number is unknown
-        argv = [
-            f"--input={card_path}",
-            f"--output={output}",
-            f"--config={config}",
-            f"--SST1MSimulationSource.progress_bar={self.progress_bar}",
-            "--no-progress",
-        ]
-        if self.overwrite:
-            argv.append("--overwrite")
-        if self.quiet:
-            argv.append("--quiet")
-        status = run_tool(SST1MProcessorTool(), argv=argv, raises=True)
-        if status != 0:
-            raise RuntimeError(f"processing {card_path} failed with status {status}")
+        with AtomicOutput(output, overwrite=self.overwrite) as dl1:
+            argv = [
+                f"--input={card_path}",
+                f"--output={dl1.temporary}",
+                f"--config={config}",
+                f"--SST1MSimulationSource.progress_bar={self.progress_bar}",
+                "--no-progress",
+            ]
+            if self.quiet:
+                argv.append("--quiet")
+            # ctapipe-process exactly: the same DL1 as from the card on the command line
+            status = run_tool(ProcessorTool(), argv=argv, raises=True)
+            if status != 0:
+                raise RuntimeError(
+                    f"processing {card_path} failed with status {status}"
+                )
+            dl1.commit()
         overview = output.with_name(
             output.name.removesuffix(".h5").removesuffix(".dl1") + "_overview.png"
         )
@@ -190,7 +194,7 @@ class SimulateTool(Tool):
         )
 
     def _write_raw_runs(self):
-        from ..io.simulated_raw_runs import write_simulated_raw_runs
+        from ..simulation.raw_runs import write_simulated_raw_runs
 
         directory = Path(self.raw_dir)
         directory.mkdir(parents=True, exist_ok=True)

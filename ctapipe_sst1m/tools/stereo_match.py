@@ -20,13 +20,13 @@ from ctapipe.io import DataWriter, HDF5EventSource, read_table, write_table
 from ctapipe.reco import ShowerProcessor
 from tqdm.auto import tqdm
 
-from ..components.coincidence import CoincidenceMatcher
+from ..coordinates import TrackingPointing
+from ..instrument import DEFAULT_TELESCOPE_LOCATIONS
 from ..io.atomic_output import AtomicOutput
-from ..io.event_source import DEFAULT_TELESCOPE_LOCATIONS
 from ..io.mono_dl1 import expand_inputs, read_mono_index
-from ..io.pointing import TrackingPointing
 from ..io.pointing_table import add_pointing_tables
-from ..io.times import tai_ns, tai_time
+from ..stereo.coincidence import CoincidenceMatcher
+from ..time import tai_ns, tai_time
 from .summary import print_step, print_summary
 
 __all__ = ["StereoMatchTool"]

@@ -26,16 +26,16 @@ from ctapipe.reco.disp import compute_true_disp
 from ctapipe.reco.sklearn import MLQualityQuery
 from sklearn.metrics import roc_auc_score
 
-from ..components.energy_regressor import SST1MEnergyRegressor
-from ..components.training import (
+from ..io.atomic_output import AtomicOutput
+from ..io.model_sets import TRAINING_RECORD, node_name, reconstructor_prefix
+from ..plotting import plot_feature_importances
+from ..reco.energy_regressor import SST1MEnergyRegressor
+from ..reco.training import (
     classifier_sample_sizes,
     read_training_table,
     sample_rows,
     split_rows,
 )
-from ..io.atomic_output import AtomicOutput
-from ..io.model_sets import TRAINING_RECORD, node_name, reconstructor_prefix
-from ..plotting import plot_feature_importances
 from ..version import __version__
 from .summary import print_step, print_summary
 

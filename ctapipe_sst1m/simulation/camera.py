@@ -2,7 +2,7 @@
 Cherenkov images and DigiCam waveforms of the fast SST-1M simulation.
 
 * `ShowerImager`: per telescope, the photo-electrons per pixel and their arrival
-  times for a `~ctapipe_sst1m.components.simulation.showers.Shower` (a parametric
+  times for a `~ctapipe_sst1m.simulation.showers.Shower` (a parametric
   light-pool + 2D Gaussian image model, Poisson photo-electrons).
 * `CameraSimulator`: DigiCam R1 waveforms (reference pulse sampled at 4 ns, night-sky
   background photo-electrons, electronic noise, gain spread), the camera trigger and
@@ -17,7 +17,7 @@ import numba
 import numpy as np
 from scipy.special import ndtri
 
-from ...io.instrument import N_PIXELS, N_SAMPLES, reference_pulse_shape
+from ..instrument import N_PIXELS, N_SAMPLES, reference_pulse_shape
 from .showers import (
     ATMOSPHERE_SCALE_HEIGHT_M,
     OBSERVATION_LEVEL_M,

@@ -39,8 +39,8 @@ from pyirf.spectral import (
 from pyirf.utils import calculate_theta
 from sklearn.metrics import roc_auc_score, roc_curve
 
-from .io.event_index import event_keys
-from .io.model_sets import MODEL_KINDS, MODELS_ID_ATTR, reconstructor_prefix
+from ..event_index import event_keys
+from ..io.model_sets import MODEL_KINDS, MODELS_ID_ATTR, reconstructor_prefix
 
 __all__ = [
     "GAMMA_ID",

@@ -40,14 +40,23 @@ from ctapipe.core.traits import (
 )
 from ctapipe.io import DataLevel, EventSource
 
-from ..components.nsb import NsbCalibrator
-from ..components.r0_r1 import SST1MR0Corrections, detect_baseline_divisor
-from ..version import __version__ as __version__  # for ctapipe-info --plugins
-from .containers import SST1MArrayEventContainer
-from .instrument import DATA_TEL_IDS, N_PIXELS, N_SAMPLES, sst1m_subarray
-from .pointing import TrackingPointing
-from .target import Target, parse_target
-from .times import NS_PER_S, tai_time
+from .calibration.nsb import NsbCalibrator
+from .calibration.r0_r1 import SST1MR0Corrections, detect_baseline_divisor
+from .coordinates import TrackingPointing
+from .instrument import (
+    DATA_TEL_IDS,
+    DEFAULT_TELESCOPE_LOCATIONS,
+    N_PIXELS,
+    N_SAMPLES,
+    SHOWER_TRIGGER_BITS,
+    TRIGGER_INTERNAL,
+    camera_number,
+    sst1m_subarray,
+)
+from .io.containers import SST1MArrayEventContainer
+from .io.target import Target, parse_target
+from .time import NS_PER_S, tai_time
+from .version import __version__ as __version__  # for ctapipe-info --plugins
 
 __all__ = ["SST1MEventSource", "obs_id_from_file_name", "camera_event_type_to_ctapipe"]
 
@@ -63,24 +72,9 @@ REQUIRED_COLUMNS = {
     "event_type",
 }
 
-#: camera event_type bits (DigiCam trigger-type field)
-TRIGGER_PATCH7 = 0x1
-TRIGGER_PATCH19 = 0x2
-TRIGGER_MUON = 0x4
-TRIGGER_INTERNAL = 0x8
-SHOWER_TRIGGER_BITS = TRIGGER_PATCH7 | TRIGGER_PATCH19 | TRIGGER_MUON
-
 _RUN_NAME = re.compile(
     r"SST1M(?P<camera>[12])_(?P<date>\d{8})_(?P<run>\d{4})(?:_(?P<subrun>\d{3}))?"
 )
-
-
-#: geodetic positions (lon deg, lat deg, height m) of the telescopes used for
-#: pointing transformations, from the SST-1M data configuration
-DEFAULT_TELESCOPE_LOCATIONS = {
-    21: [14.782924, 49.911800, 510.0],
-    22: [14.782078, 49.913084, 510.0],
-}
 
 
 def camera_event_type_to_ctapipe(camera_event_type):
@@ -633,11 +627,12 @@ def _copy_arrays(raw):
 
 def _data_tel_id(camera_telescope_id, path):
     """Telescope id of real data: 21/22, the 2017-2018 cameras reporting 1/2."""
-    if camera_telescope_id in DATA_TEL_IDS:
-        return camera_telescope_id
-    if camera_telescope_id in (1, 2):
-        return camera_telescope_id + 20
-    raise ValueError(f"{path}: unknown SST-1M telescopeID {camera_telescope_id}")
+    try:
+        return DATA_TEL_IDS[camera_number(camera_telescope_id) - 1]
+    except ValueError:
+        raise ValueError(
+            f"{path}: unknown SST-1M telescopeID {camera_telescope_id}"
+        ) from None
 
 
 def _raw_fields(event):

@@ -13,6 +13,7 @@ from functools import lru_cache
 import astropy.units as u
 import numpy as np
 from astropy.coordinates import EarthLocation
+from ctapipe.containers import PixelStatus
 from ctapipe.coordinates import CameraFrame
 from ctapipe.instrument import (
     CameraDescription,
@@ -31,6 +32,15 @@ __all__ = [
     "SAMPLING_RATE",
     "DATA_TEL_IDS",
     "SIMULATION_TEL_IDS",
+    "DATA_TEL_ID",
+    "GOOD_PIXEL_STATUS",
+    "DEFAULT_TELESCOPE_LOCATIONS",
+    "TRIGGER_PATCH7",
+    "TRIGGER_PATCH19",
+    "TRIGGER_MUON",
+    "TRIGGER_INTERNAL",
+    "SHOWER_TRIGGER_BITS",
+    "camera_number",
     "ARRAY_REFERENCE_LOCATION",
     "digicam_geometry",
     "digicam_readout",
@@ -50,6 +60,41 @@ PIXEL_AREA = 4.70157e-4 * u.m**2
 #: telescope ids of real data (camera servers cs1, cs2) and of simulations
 DATA_TEL_IDS = (21, 22)
 SIMULATION_TEL_IDS = (1, 2)
+#: pixel_status of a good DigiCam pixel: high gain stored, DVR passthrough
+GOOD_PIXEL_STATUS = np.uint8(PixelStatus.HIGH_GAIN_STORED | PixelStatus.DVR_0)
+#: the real-data telescope of each simulated one (same camera, same position)
+DATA_TEL_ID = dict(zip(SIMULATION_TEL_IDS, DATA_TEL_IDS))
+
+#: geodetic positions (lon deg, lat deg, height m) of the telescopes used for
+#: pointing transformations, from the SST-1M data configuration
+DEFAULT_TELESCOPE_LOCATIONS = {
+    21: [14.782924, 49.911800, 510.0],
+    22: [14.782078, 49.913084, 510.0],
+}
+
+#: camera event_type bits (DigiCam trigger-type field)
+TRIGGER_PATCH7 = 0x1
+TRIGGER_PATCH19 = 0x2
+TRIGGER_MUON = 0x4
+TRIGGER_INTERNAL = 0x8
+SHOWER_TRIGGER_BITS = TRIGGER_PATCH7 | TRIGGER_PATCH19 | TRIGGER_MUON
+
+
+def camera_number(tel_id):
+    """
+    Camera (1 or 2) of a telescope id: data (21, 22) or simulation (1, 2).
+
+    Raises
+    ------
+    ValueError
+        For any other telescope id.
+    """
+    if tel_id in DATA_TEL_IDS:
+        return tel_id - 20
+    if tel_id in SIMULATION_TEL_IDS:
+        return tel_id
+    raise ValueError(f"telescope {tel_id} is not an SST-1M telescope (1, 2, 21, 22)")
+
 
 #: Array centre at Ondrejov (ITRS metres of the simulation layout)
 ARRAY_REFERENCE_LOCATION = EarthLocation.from_geocentric(
@@ -220,7 +265,7 @@ def sst1m_subarray(tel_ids=DATA_TEL_IDS):
     telescope = sst1m_telescope()
     positions = {}
     for tel_id in tel_ids:
-        number = tel_id if tel_id in SIMULATION_TEL_IDS else tel_id - 20
+        number = camera_number(tel_id)
         if number not in TELESCOPE_GROUND_POSITIONS:
             raise ValueError(f"Unknown SST-1M telescope id {tel_id}")
         positions[tel_id] = TELESCOPE_GROUND_POSITIONS[number]

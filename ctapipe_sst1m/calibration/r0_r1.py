@@ -1,7 +1,6 @@
 """R0 to R1 calibration of DigiCam waveforms: baseline subtraction and dc to p.e."""
 
 import numpy as np
-from ctapipe.containers import PixelStatus
 from ctapipe.core import TelescopeComponent
 from ctapipe.core.traits import (
     Bool,
@@ -11,12 +10,10 @@ from ctapipe.core.traits import (
     TelescopeParameter,
 )
 
+from ..instrument import GOOD_PIXEL_STATUS
 from ..io.calibration_files import read_pixel_calibration
 
 __all__ = ["SST1MR0Corrections", "detect_baseline_divisor"]
-
-#: pixel_status of a good DigiCam pixel: high gain stored, DVR passthrough
-GOOD_PIXEL_STATUS = np.uint8(PixelStatus.HIGH_GAIN_STORED | PixelStatus.DVR_0)
 
 #: DigiCam firmware stores the baseline as 16 x ADC since 2018, as plain ADC before
 BASELINE_DIVISORS = (1, 16)

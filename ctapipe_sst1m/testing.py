@@ -11,24 +11,25 @@ from pathlib import Path
 
 import numpy as np
 
-from .instrument import N_PIXELS, N_SAMPLES, digicam_geometry, reference_pulse_shape
-from .times import NS_PER_S, tai_time
-from .zfits_writer import DigiCamZFitsWriter
+from .instrument import (
+    N_PIXELS,
+    N_SAMPLES,
+    camera_number,
+    digicam_geometry,
+    reference_pulse_shape,
+)
+from .io.zfits_writer import DigiCamZFitsWriter
+from .simulation.raw_runs import synthetic_pixel_indices
+from .time import NS_PER_S, tai_time
 
 __all__ = [
     "SyntheticRun",
     "SyntheticStereoRun",
     "write_synthetic_run",
     "write_synthetic_stereo_run",
-    "synthetic_pixel_indices",
 ]
 
 SAMPLE_NS = 4.0
-
-
-def synthetic_pixel_indices(seed=1296):
-    """A fixed permutation of the software pixel ids, standing in for the readout order."""
-    return np.random.default_rng(seed).permutation(N_PIXELS).astype(np.uint16)
 
 
 @dataclass
@@ -71,7 +72,7 @@ class SyntheticRun:
 
     def file_paths(self, directory):
         """Paths of the files of the run: SST1M{1,2}_YYYYMMDD_NNNN[_SSS].fits.fz."""
-        base = f"SST1M{self.tel_id - 20}_{self.date}_{self.run:04d}"
+        base = f"SST1M{camera_number(self.tel_id)}_{self.date}_{self.run:04d}"
         if self.n_files == 1:
             return [Path(directory) / f"{base}.fits.fz"]
         return [

@@ -8,20 +8,26 @@ from astropy.coordinates import AltAz, EarthLocation, SkyCoord
 from astropy.table import Table
 from astropy.time import Time
 
-from .atomic_output import AtomicOutput
-from .event_source import DEFAULT_TELESCOPE_LOCATIONS
-from .instrument import N_PIXELS
-from .simulation_source import SST1MSimulationSource
-from .synthetic_run import synthetic_pixel_indices
-from .times import NS_PER_S, tai_ns
-from .zfits_writer import DigiCamZFitsWriter
+from ..instrument import (
+    DATA_TEL_ID,
+    DEFAULT_TELESCOPE_LOCATIONS,
+    N_PIXELS,
+    camera_number,
+)
+from ..io.atomic_output import AtomicOutput
+from ..io.zfits_writer import DigiCamZFitsWriter
+from ..time import NS_PER_S, tai_ns
+from .source import SST1MSimulationSource
 
-__all__ = ["write_simulated_raw_runs"]
+__all__ = ["write_simulated_raw_runs", "synthetic_pixel_indices"]
 
 #: interleaved pedestals get array event numbers from here on (unique, never shared)
 PEDESTAL_ARRAY_NUMBER_OFFSET = 1_000_000_000
-#: simulation telescope -> real-data telescope id written in the raw files
-DATA_TEL_ID = {1: 21, 2: 22}
+
+
+def synthetic_pixel_indices(seed=1296):
+    """A fixed permutation of the software pixel ids, standing in for the readout order."""
+    return np.random.default_rng(seed).permutation(N_PIXELS).astype(np.uint16)
 
 
 class _RunWriter:
@@ -48,7 +54,7 @@ class _RunWriter:
     ):
         if self._writer is None or self._n_in_file == self.events_per_file:
             self.close()
-            name = f"SST1M{self.tel_id - 20}_{self.date}_{self.run:04d}_{len(self.paths):03d}.fits.fz"
+            name = f"SST1M{camera_number(self.tel_id)}_{self.date}_{self.run:04d}_{len(self.paths):03d}.fits.fz"
             self.paths.append(self.directory / name)
             self._writer = DigiCamZFitsWriter(self.paths[-1], header=self.header)
             self._n_in_file = 0

@@ -28,12 +28,11 @@ from ctapipe.core.traits import Bool
 from ctapipe.io import DataLevel, EventSource
 from tqdm.auto import tqdm
 
-from ..components.r0_r1 import GOOD_PIXEL_STATUS
-from ..components.simulation.camera import CameraSimulator, ShowerImager
-from ..components.simulation.showers import ShowerSampler
+from ..instrument import GOOD_PIXEL_STATUS, SIMULATION_TEL_IDS, sst1m_subarray
+from ..io.simulation_card import CARD_MARKER, read_card
 from ..version import __version__ as __version__  # for ctapipe-info --plugins
-from .instrument import SIMULATION_TEL_IDS, sst1m_subarray
-from .simulation_card import CARD_MARKER, read_card
+from .camera import CameraSimulator, ShowerImager
+from .showers import ShowerSampler
 
 __all__ = ["SST1MSimulationSource", "SIMULATION_START_TIME"]
 

@@ -11,6 +11,8 @@ from ctapipe.core.traits import (
 from ctapipe.io import MonitoringSource
 from ctapipe.io.monitoringtypes import MonitoringType
 
+from ..instrument import camera_number
+
 __all__ = ["SST1MSimulationCorrections", "PDE_CORRECTION_FACTORS"]
 
 #: Photo-detection-efficiency correction per simulated quantum-efficiency table
@@ -79,8 +81,7 @@ class SST1MSimulationCorrections(MonitoringSource):
         table = self.quantum_efficiency_table.tel[tel_id]
         if not table:
             return self.pde_correction_factor.tel[tel_id]
-        camera = tel_id - 20 if tel_id > 20 else tel_id
-        known = PDE_CORRECTION_FACTORS.get(camera, {})
+        known = PDE_CORRECTION_FACTORS.get(camera_number(tel_id), {})
         if table not in known:
             raise ValueError(
                 f"tel {tel_id}: no PDE correction factor for quantum-efficiency table"

@@ -52,36 +52,13 @@ from ctapipe.reco.stereo_combination import StereoMeanCombiner
 from ctapipe.reco.telescope_event_handling import get_subarray_index
 from ctapipe.reco.utils import add_defaults_and_meta
 
+from ..coordinates import altaz_to_unit, unit_to_altaz
+
 __all__ = [
     "SST1MStereoCombiner",
     "choose_head_tail",
     "mean_direction",
-    "altaz_to_unit",
-    "unit_to_altaz",
 ]
-
-
-# --------------------------------------------------------------------------- #
-# pure numpy helpers (angles in radians, unit vectors in the AltAz cartesian
-# convention of astropy: x = cos alt cos az, y = cos alt sin az, z = sin alt)
-# --------------------------------------------------------------------------- #
-def altaz_to_unit(alt, az):
-    """Unit vectors (..., 3) of alt/az given in radians."""
-    alt = np.asarray(alt, dtype=np.float64)
-    az = np.asarray(az, dtype=np.float64)
-    cos_alt = np.cos(alt)
-    return np.stack([cos_alt * np.cos(az), cos_alt * np.sin(az), np.sin(alt)], axis=-1)
-
-
-def unit_to_altaz(vec):
-    """alt, az (rad, az in [0, 2 pi)) of not necessarily unit vectors (..., 3)."""
-    vec = np.asarray(vec, dtype=np.float64)
-    x, y, z = vec[..., 0], vec[..., 1], vec[..., 2]
-    alt = np.arctan2(z, np.hypot(x, y))
-    az = np.mod(np.arctan2(y, x), 2 * np.pi)
-    # mod of a tiny negative angle rounds to exactly 2 pi
-    az = np.where(az >= 2 * np.pi, 0.0, az)
-    return alt, az
 
 
 def _az_deg(az_rad):

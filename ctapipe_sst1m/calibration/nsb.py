@@ -28,6 +28,7 @@ from ctapipe.core.traits import (
 )
 from scipy.interpolate import splev
 
+from ..instrument import camera_number
 from ..io.calibration_files import (
     read_module_pixels,
     read_swapped_modules,
@@ -114,7 +115,7 @@ _PDE_DROP_PER_ADC = {1: -0.00317, 2: -0.000663}
 
 def _camera_number(tel_id):
     """Camera 1 or 2 of a data (21, 22) or simulation (1, 2) telescope id."""
-    number = tel_id - 20 if tel_id > 20 else tel_id
+    number = camera_number(tel_id)
     if number not in _BASELINE_SHIFT_SPLINES:
         raise KeyError(f"No voltage-drop model for telescope {tel_id}")
     return number

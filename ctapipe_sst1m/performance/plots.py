@@ -1,4 +1,4 @@
-"""Plots of the performance tables of `ctapipe_sst1m.performance` (all tags overlaid)."""
+"""Plots of the performance tables of `ctapipe_sst1m.performance.metrics` (all tags overlaid)."""
 
 import matplotlib
 
@@ -31,7 +31,7 @@ def plot_energy_resolution(results, path):
 
     Parameters
     ----------
-    results : dict[str, ctapipe_sst1m.performance.TagPerformance]
+    results : dict[str, ctapipe_sst1m.performance.metrics.TagPerformance]
         Per tag.
     path : Path
         Output PNG.
@@ -77,7 +77,7 @@ def plot_angular_resolution(results, path):
 
     Parameters
     ----------
-    results : dict[str, ctapipe_sst1m.performance.TagPerformance]
+    results : dict[str, ctapipe_sst1m.performance.metrics.TagPerformance]
         Per tag.
     path : Path
         Output PNG.
@@ -109,7 +109,7 @@ def plot_roc(results, path):
 
     Parameters
     ----------
-    results : dict[str, ctapipe_sst1m.performance.TagPerformance]
+    results : dict[str, ctapipe_sst1m.performance.metrics.TagPerformance]
         Per tag.
     path : Path
         Output PNG.
@@ -143,7 +143,7 @@ def plot_gammaness_cuts(results, path):
 
     Parameters
     ----------
-    results : dict[str, ctapipe_sst1m.performance.TagPerformance]
+    results : dict[str, ctapipe_sst1m.performance.metrics.TagPerformance]
         Per tag.
     path : Path
         Output PNG.
@@ -188,7 +188,7 @@ def plot_performance(directory, results):
     ----------
     directory : Path
         Output directory.
-    results : dict[str, ctapipe_sst1m.performance.TagPerformance]
+    results : dict[str, ctapipe_sst1m.performance.metrics.TagPerformance]
         Per tag.
 
     Returns

@@ -1,1 +1,0 @@
-"""Physics components: calibration, cleaning. No file formats, no command line."""
