@@ -33,8 +33,8 @@ from ctapipe.io import TableLoader
 from sklearn.ensemble import RandomForestRegressor
 from sklearn.model_selection import GroupKFold
 
-from ctapipe_sst1m.performance.metrics import weighted_quantile
 from ctapipe_sst1m.reco.energy_regressor import tree_mean_std
+from ctapipe_sst1m.statistics import weighted_quantile
 
 FEATURES = [
     "hillas_width",

@@ -3,7 +3,7 @@ Run time and peak memory of the stereo coincidence matcher on long synthetic run
 
 For each matching method, a fresh subprocess builds two synthetic time series
 of about ``--n-events`` events each with
-:func:`ctapipe_sst1m.stereo.coincidence.simulate_stereo_times` (stereo
+:func:`ctapipe_sst1m.testing.simulate_stereo_times` (stereo
 showers at 150 Hz, 40 % extra single-telescope triggers and 20 Hz interleaved
 pedestals per telescope; 5 ns White Rabbit jitter, or for SlidingWindow a
 3.217 ms camera-clock offset with 200 ns spread), calls the matcher once on
@@ -105,10 +105,8 @@ def run_case(case_index, n_events, repeat, seed):
     dict
         One row of the table.
     """
-    from ctapipe_sst1m.stereo.coincidence import (
-        CoincidenceMatcher,
-        simulate_stereo_times,
-    )
+    from ctapipe_sst1m.stereo.coincidence import CoincidenceMatcher
+    from ctapipe_sst1m.testing import simulate_stereo_times
 
     label, method, traits, simulation = CASES[case_index]
     rng = np.random.default_rng(seed)

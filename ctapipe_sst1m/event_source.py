@@ -1,4 +1,12 @@
-"""EventSource for SST-1M DigiCam raw data (``.fits.fz``, DataModel.CameraEvent)."""
+"""
+EventSource for SST-1M DigiCam raw data (``.fits.fz``, DataModel.CameraEvent).
+
+This module is long because an EventSource carries the run's state through all its
+duties — finding the files of a run, checking their headers, decoding and merging
+events in time order, time scales, event types, pointing and the warm-up of the NSB
+calibration — which only make sense together; the calibration itself lives in
+``calibration/``, the instrument in ``instrument.py``.
+"""
 
 import heapq
 import re
@@ -29,7 +37,6 @@ from ctapipe.core.telescope_component import TelescopeParameterLookup
 from ctapipe.core.traits import (
     Bool,
     CaselessStrEnum,
-    Dict,
     Float,
     Int,
     List,
@@ -45,13 +52,13 @@ from .calibration.r0_r1 import SST1MR0Corrections, detect_baseline_divisor
 from .coordinates import TrackingPointing
 from .instrument import (
     DATA_TEL_IDS,
-    DEFAULT_TELESCOPE_LOCATIONS,
     N_PIXELS,
     N_SAMPLES,
     SHOWER_TRIGGER_BITS,
     TRIGGER_INTERNAL,
     camera_number,
     sst1m_subarray,
+    telescope_locations_trait,
 )
 from .io.containers import SST1MArrayEventContainer
 from .io.target import Target, parse_target
@@ -141,12 +148,16 @@ class SST1MEventSource(EventSource):
     pointing_ra_deg = Float(
         default_value=None,
         allow_none=True,
+        min=0.0,
+        max=360.0,
         help="Pointing right ascension (ICRS, deg). Overrides the TARGET header keyword.",
     ).tag(config=True)
 
     pointing_dec_deg = Float(
         default_value=None,
         allow_none=True,
+        min=-90.0,
+        max=90.0,
         help="Pointing declination (ICRS, deg). Overrides the TARGET header keyword.",
     ).tag(config=True)
 
@@ -177,6 +188,7 @@ class SST1MEventSource(EventSource):
     obs_id = Int(
         default_value=None,
         allow_none=True,
+        min=0,
         help=(
             "obs_id to use instead of YYYYMMDDNNNN from the file name. Files whose name"
             " does not follow SST1M{1,2}_YYYYMMDD_NNNN get YYYYMMDD0000 with the date"
@@ -194,12 +206,7 @@ class SST1MEventSource(EventSource):
         ),
     ).tag(config=True)
 
-    telescope_locations = Dict(
-        key_trait=Int(),
-        value_trait=List(Float(), minlen=3, maxlen=3),
-        default_value=DEFAULT_TELESCOPE_LOCATIONS,
-        help="Geodetic position [lon_deg, lat_deg, height_m] per telescope, for Alt/Az of the pointing.",
-    ).tag(config=True)
+    telescope_locations = telescope_locations_trait()
 
     classes = [SST1MR0Corrections, NsbCalibrator]
 

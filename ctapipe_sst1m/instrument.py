@@ -15,6 +15,7 @@ import numpy as np
 from astropy.coordinates import EarthLocation
 from ctapipe.containers import PixelStatus
 from ctapipe.coordinates import CameraFrame
+from ctapipe.core.traits import Dict, Float, Int, List
 from ctapipe.instrument import (
     CameraDescription,
     CameraGeometry,
@@ -41,6 +42,7 @@ __all__ = [
     "TRIGGER_INTERNAL",
     "SHOWER_TRIGGER_BITS",
     "camera_number",
+    "telescope_locations_trait",
     "ARRAY_REFERENCE_LOCATION",
     "digicam_geometry",
     "digicam_readout",
@@ -71,6 +73,25 @@ DEFAULT_TELESCOPE_LOCATIONS = {
     21: [14.782924, 49.911800, 510.0],
     22: [14.782078, 49.913084, 510.0],
 }
+
+
+def telescope_locations_trait():
+    """
+    The ``telescope_locations`` option of the components that compute pointing.
+
+    Returns
+    -------
+    traitlets.Dict
+        Geodetic position ``[lon_deg, lat_deg, height_m]`` per telescope id, default
+        `DEFAULT_TELESCOPE_LOCATIONS`, validated (integer ids, three numbers each).
+    """
+    return Dict(
+        key_trait=Int(),
+        value_trait=List(Float(), minlen=3, maxlen=3),
+        default_value=DEFAULT_TELESCOPE_LOCATIONS,
+        help="Geodetic position [lon_deg, lat_deg, height_m] per telescope, for Alt/Az of the pointing.",
+    ).tag(config=True)
+
 
 #: camera event_type bits (DigiCam trigger-type field)
 TRIGGER_PATCH7 = 0x1
@@ -266,8 +287,6 @@ def sst1m_subarray(tel_ids=DATA_TEL_IDS):
     positions = {}
     for tel_id in tel_ids:
         number = camera_number(tel_id)
-        if number not in TELESCOPE_GROUND_POSITIONS:
-            raise ValueError(f"Unknown SST-1M telescope id {tel_id}")
         positions[tel_id] = TELESCOPE_GROUND_POSITIONS[number]
     return SubarrayDescription(
         name="SST1M_miniarray",

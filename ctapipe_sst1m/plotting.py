@@ -3,14 +3,11 @@
 from pathlib import Path
 from typing import NamedTuple
 
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt
 import numpy as np
 from ctapipe.instrument import SubarrayDescription
 from ctapipe.io import read_table
 from ctapipe.visualization import CameraDisplay
+from matplotlib.figure import Figure
 
 from .calibration.nsb import NsbCalibrator
 from .image.cleaning import ImageCleanerSST
@@ -145,7 +142,8 @@ def plot_nsb_diagnostics(
     shown = np.isin(nsb["event_id"], list(times))
     event_times = np.array([times[e] for e in np.asarray(nsb["event_id"])[shown]])
 
-    fig, axes = plt.subplots(2, 2, figsize=(12, 10), layout="constrained")
+    fig = Figure(figsize=(12, 10), layout="constrained")
+    axes = fig.subplots(2, 2)
     for ax, values, title in (
         (axes[0, 0], pedestals.mean, "pedestal charge mean [p.e.]"),
         (axes[0, 1], pedestals.std, "pedestal charge std [p.e.]"),
@@ -177,7 +175,6 @@ def plot_nsb_diagnostics(
         )
     fig.suptitle(title, color="C3" if few else "black")
     fig.savefig(png_path, dpi=80)
-    plt.close(fig)
 
 
 def plot_simulation_overview(
@@ -212,7 +209,7 @@ def plot_simulation_overview(
             dl1_parameters=True, simulated=True, dl2=False, pointing=False
         )
 
-    fig = plt.figure(figsize=(4 * n_images, 9), layout="constrained")
+    fig = Figure(figsize=(4 * n_images, 9), layout="constrained")
     grid = fig.add_gridspec(2, n_images)
     centers = np.sqrt(edges[:-1] * edges[1:])
     ax = fig.add_subplot(grid[0, : n_images // 2])
@@ -261,7 +258,6 @@ def plot_simulation_overview(
         f"{config['n_showers']} simulated {'gamma' if showers['true_shower_primary_id'][0] == 0 else 'proton'} showers"
     )
     fig.savefig(png_path, dpi=70)
-    plt.close(fig)
 
 
 def plot_feature_importances(importances, png_path, title=""):
@@ -276,12 +272,8 @@ def plot_feature_importances(importances, png_path, title=""):
     title : str
     """
     models = [c for c in importances.colnames if c != "feature"]
-    fig, axes = plt.subplots(
-        1,
-        len(models),
-        figsize=(5 * len(models), 0.35 * len(importances) + 1.5),
-        squeeze=False,
-    )
+    fig = Figure(figsize=(5 * len(models), 0.35 * len(importances) + 1.5))
+    axes = fig.subplots(1, len(models), squeeze=False)
     y = np.arange(len(importances))
     for ax, model in zip(axes[0], models):
         ax.barh(y, importances[model])
@@ -291,4 +283,3 @@ def plot_feature_importances(importances, png_path, title=""):
     fig.suptitle(title)
     fig.tight_layout()
     fig.savefig(png_path, dpi=100)
-    plt.close(fig)

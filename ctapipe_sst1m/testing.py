@@ -1,9 +1,13 @@
 """
-Synthetic DigiCam raw runs: noise, interleaved pedestals and simple shower images.
+Test data: synthetic DigiCam raw runs and toy stereo trigger times.
 
-These files exercise the raw-data path (event source, time handling, several
-files per run, White Rabbit times, SWAT numbers, TARGET) where the real example
-files lack features. The images are 2D Gaussians, not air showers.
+* `write_synthetic_run`, `write_synthetic_stereo_run`: raw runs with noise,
+  interleaved pedestals and simple shower images. These files exercise the
+  raw-data path (event source, time handling, several files per run, White Rabbit
+  times, SWAT numbers, TARGET) where the real example files lack features. The
+  images are 2D Gaussians, not air showers.
+* `simulate_stereo_times`: trigger times and SWAT ids of two telescopes with the
+  true stereo pairs, for the tests and benchmarks of the coincidence matching.
 """
 
 from dataclasses import dataclass
@@ -23,8 +27,10 @@ from .simulation.raw_runs import synthetic_pixel_indices
 from .time import NS_PER_S, tai_time
 
 __all__ = [
+    "SimulatedStereoTimes",
     "SyntheticRun",
     "SyntheticStereoRun",
+    "simulate_stereo_times",
     "write_synthetic_run",
     "write_synthetic_stereo_run",
 ]
@@ -329,3 +335,123 @@ def write_synthetic_stereo_run(directory, stereo=None):
         ]
     truth["pairs"] = np.column_stack([stereo_numbers[21], stereo_numbers[22]])
     return paths, truth
+
+
+@dataclass
+class SimulatedStereoTimes:
+    """
+    Toy trigger times of two telescopes with the true stereo pairs.
+
+    Attributes
+    ----------
+    times_1_ns, times_2_ns : numpy.ndarray
+        int64 times of each telescope (telescope 2 in its own clock).
+    event_ids_1, event_ids_2 : numpy.ndarray
+        int64 SWAT ids, equal for the two events of a shower, unique otherwise.
+    true_index_1, true_index_2 : numpy.ndarray
+        int64 indices of the true pairs (same shower) into the arrays.
+    """
+
+    times_1_ns: np.ndarray
+    times_2_ns: np.ndarray
+    event_ids_1: np.ndarray
+    event_ids_2: np.ndarray
+    true_index_1: np.ndarray
+    true_index_2: np.ndarray
+
+    def precision_recall(self, result):
+        """
+        Fraction of the found pairs that are true, and of the true pairs found.
+
+        Parameters
+        ----------
+        result : ctapipe_sst1m.stereo.coincidence.MatchResult
+
+        Returns
+        -------
+        precision, recall : float
+            Precision is 1 if no pair was found.
+        """
+        n_2 = len(self.times_2_ns)
+        found = result.index_1 * n_2 + result.index_2
+        true = self.true_index_1 * n_2 + self.true_index_2
+        n_true_found = np.count_nonzero(np.isin(found, true))
+        precision = n_true_found / len(found) if len(found) else 1.0
+        return precision, n_true_found / max(len(true), 1)
+
+
+def simulate_stereo_times(
+    n_stereo,
+    rng,
+    stereo_rate_hz=150.0,
+    single_fraction=0.4,
+    pedestal_rate_hz=20.0,
+    clock_offset_ns=0,
+    delay_sigma_ns=5.0,
+    start_time_ns=1_709_590_000 * NS_PER_S,
+    shuffle=True,
+):
+    """
+    Toy trigger times of two telescopes, for tests and benchmarks.
+
+    Stereo showers form a Poisson process seen by both telescopes (telescope 2
+    with a Gaussian delay, e.g. the White Rabbit jitter); each telescope also has
+    uniformly distributed single-telescope triggers and periodic interleaved
+    pedestals with an independent random phase.
+
+    Parameters
+    ----------
+    n_stereo : int
+        Number of stereo showers.
+    rng : numpy.random.Generator
+    stereo_rate_hz : float
+        Rate of stereo showers.
+    single_fraction : float
+        Single-telescope triggers of each telescope, as a fraction of ``n_stereo``.
+    pedestal_rate_hz : float
+        Interleaved pedestal rate of each telescope (0: none).
+    clock_offset_ns : int
+        Clock of telescope 2 minus clock of telescope 1.
+    delay_sigma_ns : float
+        Standard deviation of ``t2 - t1 - clock_offset_ns`` of a stereo shower.
+    start_time_ns : int
+        Time of the start of the run.
+    shuffle : bool
+        Shuffle the events of each telescope (otherwise stereo, singles,
+        pedestals).
+
+    Returns
+    -------
+    SimulatedStereoTimes
+    """
+    gaps = rng.exponential(NS_PER_S / stereo_rate_hz, n_stereo)
+    stereo = start_time_ns + np.cumsum(gaps).astype(np.int64)
+    duration = int(stereo[-1] - start_time_ns) + 1 if n_stereo else 1
+    n_single = int(round(single_fraction * n_stereo))
+    delays = np.rint(rng.normal(0.0, delay_sigma_ns, n_stereo)).astype(np.int64)
+
+    times, ids, true_index = [], [], []
+    next_id = 1_000_000 + n_stereo
+    for stereo_times, clock_offset in ((stereo, 0), (stereo + delays, clock_offset_ns)):
+        singles = start_time_ns + rng.integers(0, duration, n_single)
+        pedestals = np.empty(0, dtype=np.int64)
+        if pedestal_rate_hz > 0:
+            period = int(round(NS_PER_S / pedestal_rate_hz))
+            phase = rng.integers(period)
+            pedestals = start_time_ns + np.arange(phase, duration, period)
+        tel_times = np.concatenate([stereo_times, singles, pedestals]) + clock_offset
+        n_others = len(tel_times) - n_stereo
+        tel_ids = np.concatenate(
+            [1_000_000 + np.arange(n_stereo), next_id + np.arange(n_others)]
+        )
+        next_id += n_others
+        n_events = len(tel_times)
+        position = rng.permutation(n_events) if shuffle else np.arange(n_events)
+        shuffled_times = np.empty_like(tel_times)
+        shuffled_ids = np.empty_like(tel_ids)
+        shuffled_times[position] = tel_times
+        shuffled_ids[position] = tel_ids
+        times.append(shuffled_times)
+        ids.append(shuffled_ids)
+        true_index.append(position[:n_stereo].astype(np.int64))
+    return SimulatedStereoTimes(times[0], times[1], ids[0], ids[1], *true_index)

@@ -23,16 +23,13 @@ from dataclasses import dataclass
 from importlib.resources import files
 from pathlib import Path
 
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt
 import numpy as np
 import tables
 from astropy.io import fits
 from astropy.table import Table
 from ctapipe.instrument import SubarrayDescription
 from ctapipe.io import read_table
+from matplotlib.figure import Figure
 
 from ctapipe_sst1m.io.dl1_monitoring import SUMMARY_TABLE
 from ctapipe_sst1m.plotting import (
@@ -219,16 +216,14 @@ def plot_brightest_images(dl1_path, png_path, tel_id, run_facts, n_images=6):
 
     n_columns = min(3, len(shown))
     n_rows_ = -(-len(shown) // n_columns)
-    fig, axes = plt.subplots(
-        n_rows_,
-        n_columns,
+    fig = Figure(
         figsize=(
             max(5.2 * n_columns, 13),
             4.4 * n_rows_ + 0.3 * (5 + len(run_facts.lines())),
         ),
         layout="constrained",
-        squeeze=False,
     )
+    axes = fig.subplots(n_rows_, n_columns, squeeze=False)
     for ax, row in zip(axes.flat, shown):
         mask = masks[row]
         display = camera_display(ax, geometry, charge[row], mask=mask)
@@ -263,7 +258,6 @@ def plot_brightest_images(dl1_path, png_path, tel_id, run_facts, n_images=6):
         lines.append("colour scale: the pixels outside the hot spot")
     fig.suptitle("\n".join(line.strip() for line in lines), fontsize=10)
     fig.savefig(png_path, dpi=80)
-    plt.close(fig)
     return len(cleaned[:n_images])
 
 
@@ -294,13 +288,8 @@ def plot_stereo_events(stereo_path, truth_path, png_path, n_events=4):
     ]
 
     n_rows_ = -(-len(shown) // 2)
-    fig, axes = plt.subplots(
-        n_rows_,
-        4,
-        figsize=(20.8, 4.6 * n_rows_ + 0.6),
-        layout="constrained",
-        squeeze=False,
-    )
+    fig = Figure(figsize=(20.8, 4.6 * n_rows_ + 0.6), layout="constrained")
+    axes = fig.subplots(n_rows_, 4, squeeze=False)
     for number, event_id in enumerate(shown):
         for column, tel_id in enumerate((21, 22)):
             ax = axes.flat[2 * number + column]
@@ -319,7 +308,6 @@ def plot_stereo_events(stereo_path, truth_path, png_path, n_events=4):
         " events (intensity after cleaning of both telescopes; cyan: pixels kept)"
     )
     fig.savefig(png_path, dpi=70)
-    plt.close(fig)
     return len(shown)
 
 

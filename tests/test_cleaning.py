@@ -113,7 +113,9 @@ def test_cleaner_reads_monitoring():
 def test_unknown_parameter_is_an_error():
     from traitlets.config import Config
 
-    config = Config({"ImageCleanerSST": {"telescope_defaults": {21: [{"picture": 5}]}}})
+    config = Config(
+        {"ImageCleanerSST": {"telescope_defaults": [["id", 21, [{"picture": 5}]]]}}
+    )
     with pytest.raises(ValueError, match=r"telescope_defaults\[21\]"):
         ImageCleanerSST(subarray=sst1m_subarray(), config=config)
 

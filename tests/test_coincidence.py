@@ -11,8 +11,8 @@ from ctapipe_sst1m.stereo.coincidence import (
     assign_closest,
     candidate_pairs,
     coincidences_per_offset,
-    simulate_stereo_times,
 )
+from ctapipe_sst1m.testing import simulate_stereo_times
 
 N_STEREO = 20_000
 CLOCK_OFFSET_NS = 3_217_000

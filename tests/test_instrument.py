@@ -85,5 +85,5 @@ def test_data_and_simulation_telescopes_identical():
 
 
 def test_unknown_telescope():
-    with pytest.raises(ValueError, match="Unknown SST-1M telescope id 5"):
+    with pytest.raises(ValueError, match="telescope 5 is not an SST-1M telescope"):
         sst1m_subarray((5,))

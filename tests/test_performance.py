@@ -15,24 +15,25 @@ from pyirf.utils import calculate_theta
 
 from ctapipe_sst1m.instrument import sst1m_subarray
 from ctapipe_sst1m.io.model_sets import MODELS_ID_ATTR
-from ctapipe_sst1m.performance.metrics import (
+from ctapipe_sst1m.performance.inputs import (
     PerformanceInputError,
-    angular_resolution_table,
-    auc_per_energy,
     available_variants,
-    bootstrap_error,
     check_primaries,
     check_same_models,
     check_simulated,
+    event_weights,
+    read_tag_events,
+)
+from ctapipe_sst1m.performance.metrics import (
+    angular_resolution_table,
+    auc_per_energy,
     energy_resolution,
     energy_threshold,
-    event_weights,
     gammaness_cut_table,
-    read_tag_events,
     roc_table,
     summarize_above_threshold,
-    weighted_quantile,
 )
+from ctapipe_sst1m.statistics import bootstrap_error, weighted_quantile
 
 POINTING_ALT, POINTING_AZ = 70.0, 180.0
 #: energy threshold of the fake trigger: probability 1 / (1 + (E0 / E)^4)
@@ -529,12 +530,12 @@ def test_bootstrap_errors_match_the_scatter_of_repeated_samples():
 
 def test_bootstrap_is_chunked(monkeypatch):
     """Resampling in chunks (bounded memory) gives the same replicates as at once."""
-    import ctapipe_sst1m.performance.metrics as performance
+    import ctapipe_sst1m.statistics as statistics
 
     events = tag_events(3000, 0.10, 0.1, np.random.default_rng(11))
     bins = [0.2, 300] * u.TeV
     whole = energy_resolution(events, bins, 10, 50, np.random.default_rng(2))
-    monkeypatch.setattr(performance, "BOOTSTRAP_CHUNK_VALUES", 7 * len(events))
+    monkeypatch.setattr(statistics, "BOOTSTRAP_CHUNK_VALUES", 7 * len(events))
     chunked = energy_resolution(events, bins, 10, 50, np.random.default_rng(2))
     assert chunked["resolution_err"][0] == whole["resolution_err"][0]
 

@@ -309,3 +309,21 @@ def test_stock_merge_of_two_runs(tmp_path, data_config):
     assert set(events["obs_id"]) == {202403040012, 202403040013}
     # the pointing time series of sst1m-process is merged too
     assert np.all(np.isfinite(events["telescope_pointing_altitude"]))
+
+
+@pytest.mark.parametrize(
+    "option",
+    [
+        "--SST1MEventSource.pointing_dec_deg=-100",
+        "--SST1MEventSource.pointing_ra_deg=400",
+        "--SST1MEventSource.obs_id=-1",
+    ],
+)
+def test_out_of_range_option_refused(raw_2017_10, data_config, tmp_path, option):
+    """An option outside its range: exit status 2, the option named, no output."""
+    output = tmp_path / "out.h5"
+    result = process(raw_2017_10, output, data_config, option)
+    assert result.returncode == 2
+    name = option.split(".")[1].split("=")[0]
+    assert f"'{name}' trait of a SST1MEventSource" in result.stderr
+    assert not output.exists()

@@ -4,7 +4,9 @@ import numpy as np
 import pytest
 from astropy.table import Table
 from conftest import run_cli
+from ctapipe.containers import EventType
 from ctapipe.io import EventSource, TableLoader, read_table
+from traitlets.config import Config
 
 from ctapipe_sst1m.io.simulation_card import SimulationCard, read_card, write_card
 from ctapipe_sst1m.simulation.source import SST1MSimulationSource
@@ -226,3 +228,85 @@ def test_simulate_raw_dir_cli(tmp_path):
     truth = Table.read(directory / "SST1M_20240304_0001_truth.ecsv")
     assert len(truth) > 0
     assert (directory / "gamma_diffuse.simcard.yaml").is_file()
+
+
+def pedestal_variance(source, tel_id, n_events=10):
+    """Variance of the R1 samples of pedestal-only (NSB and noise) waveforms."""
+    waveforms = [source.camera.r1_waveform(tel_id, None, None) for _ in range(n_events)]
+    return float(np.var(waveforms))
+
+
+def test_nsb_rate_set_through_the_configuration(tmp_path):
+    """The NSB rate is a telescope parameter of CameraSimulator; the pedestal noise grows with it."""
+    path = tmp_path / "nsb.simcard.yaml"
+    write_card(path, SimulationCard(n_showers=10, seed=4))
+    variance = {}
+    for rate in (20.0, 80.0, 240.0):
+        config = Config({"CameraSimulator": {"nsb_rate_mhz": rate}})
+        with SST1MSimulationSource(path, config=config) as source:
+            assert source.camera.nsb_rate_mhz.tel[1] == rate
+            variance[rate] = pedestal_variance(source, 1)
+    with SST1MSimulationSource(path) as source:
+        assert source.camera.nsb_rate_mhz.tel[2] == 80.0
+        assert pedestal_variance(source, 1) == pytest.approx(variance[80.0], rel=0.05)
+    assert variance[20.0] < variance[80.0] < variance[240.0]
+    # the NSB part of the variance is proportional to the rate
+    assert variance[240.0] - variance[80.0] > 1.5 * (variance[80.0] - variance[20.0])
+
+    per_telescope = [("type", "*", 80.0), ("id", 2, 240.0)]
+    config = Config(
+        {"SST1MSimulationSource": {"CameraSimulator": {"nsb_rate_mhz": per_telescope}}}
+    )
+    with SST1MSimulationSource(path, config=config) as source:
+        assert source.camera.nsb_rate_mhz.tel[1] == 80.0
+        assert source.camera.nsb_rate_mhz.tel[2] == 240.0
+        assert pedestal_variance(source, 2) > 2 * pedestal_variance(source, 1)
+
+
+def raw_pedestal_std(directory, tel_id):
+    """Standard deviation of the ADC samples of the interleaved pedestals of a raw run."""
+    samples = []
+    for path in sorted(directory.glob(f"SST1M{tel_id - 20}_*.fits.fz")):
+        with EventSource(path) as source:
+            for event in source:
+                if event.trigger.event_type == EventType.SKY_PEDESTAL:
+                    samples.append(event.r0.tel[tel_id].waveform.astype(float))
+    assert samples, f"no pedestal event in {directory}"
+    return float(np.std(samples))
+
+
+def test_nsb_rate_of_sst1m_simulate_from_command_line_and_yaml(tmp_path):
+    """--CameraSimulator.nsb_rate_mhz and a CameraSimulator section of --config reach the simulation."""
+    options = ["--n-showers", "150", "--seed", "2", "--SimulateTool.energy_min_tev=1.0"]
+    options += ["--spectrum", "diffuse", "--no-progress"]
+    result = run_cli("sst1m-simulate", *options, "--raw-dir", tmp_path / "default")
+    assert result.returncode == 0, result.stderr
+    result = run_cli(
+        "sst1m-simulate",
+        *options,
+        "--CameraSimulator.nsb_rate_mhz=240",
+        "--raw-dir",
+        tmp_path / "bright",
+    )
+    assert result.returncode == 0, result.stderr
+    for tel_id in (21, 22):
+        assert raw_pedestal_std(tmp_path / "bright", tel_id) > 1.3 * raw_pedestal_std(
+            tmp_path / "default", tel_id
+        )
+
+    # DL1: the configuration goes through to the processing of the card
+    config = tmp_path / "detector.yaml"
+    config.write_text("CameraSimulator:\n  trigger_threshold_pe: 45.0\n")
+    output = tmp_path / "dl1" / "high_threshold.dl1.h5"
+    output.parent.mkdir()
+    result = run_cli("sst1m-simulate", *options, "--config", config, "--output", output)
+    assert result.returncode == 0, result.stderr
+    card = output.with_name("high_threshold.simcard.yaml")
+    counts = {}
+    for threshold in (30.0, 45.0):
+        simulation = Config({"CameraSimulator": {"trigger_threshold_pe": threshold}})
+        with SST1MSimulationSource(card, config=simulation) as source:
+            counts[threshold] = sum(1 for _ in source)
+    assert counts[45.0] < counts[30.0]
+    showers = read_table(output, "/simulation/event/subarray/shower")
+    assert len(showers) == counts[45.0]

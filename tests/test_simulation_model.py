@@ -8,12 +8,8 @@ from ctapipe.coordinates import CameraFrame
 from scipy.optimize import minimize_scalar
 
 from ctapipe_sst1m.instrument import N_PIXELS, N_SAMPLES, sst1m_subarray
-from ctapipe_sst1m.simulation.camera import (
-    CameraSimulator,
-    ShowerImager,
-    altaz_to_camera,
-    pulse_table,
-)
+from ctapipe_sst1m.simulation.camera import CameraSimulator, pulse_table
+from ctapipe_sst1m.simulation.images import ShowerImager, altaz_to_camera
 from ctapipe_sst1m.simulation.showers import (
     SHOWER_PARTICLES,
     Shower,

@@ -6,6 +6,15 @@ import tables
 from conftest import run_cli
 from ctapipe.io import HDF5EventSource, TableLoader, read_table
 
+from ctapipe_sst1m.stereo.coincidence import MatchResult
+from ctapipe_sst1m.stereo.merge import StereoPair
+from ctapipe_sst1m.stereo.plots import plot_coincidences
+from ctapipe_sst1m.stereo.tables import (
+    coincidence_metadata,
+    offset_scan_table,
+    pair_table,
+    summary_table,
+)
 from ctapipe_sst1m.testing import (
     SyntheticStereoRun,
     write_synthetic_stereo_run,
@@ -243,3 +252,56 @@ def test_simulated_input_refused(swat_wr_run, tmp_path):
     assert result.returncode != 0
     assert "simulated events need no matching" in result.stderr
     assert not output.exists()
+
+
+def _result(scan):
+    counts = {"matched": 2, "ambiguous": 0, "rejected": 0, "unmatched": 1}
+    return MatchResult(
+        index_1=np.array([0, 2]),
+        index_2=np.array([1, 2]),
+        delta_t_ns=np.array([-5, 7]),
+        offset_ns=3_000 if scan else 0,
+        counts_1=counts,
+        counts_2=dict(counts, unmatched=3),
+        method="SlidingWindow" if scan else "SWATEventIDs",
+        scan_offsets_ns=np.array([0, 1_000, 3_000]) if scan else None,
+        scan_coincidences=np.array([1, 2, 9]) if scan else None,
+    )
+
+
+def test_coincidence_tables():
+    pairs = [
+        StereoPair(1, 10, 2, 11, 100, 95, -5),
+        StereoPair(1, 12, 2, 14, 200, 207, 7),
+    ]
+    table = pair_table(pairs)
+    assert table.colnames == [
+        "obs_id",
+        "event_id",
+        "tel_021_event_id",
+        "tel_022_obs_id",
+        "tel_022_event_id",
+        "tel_021_time_ns",
+        "tel_022_time_ns",
+        "delta_t_ns",
+    ]
+    assert table["tel_022_event_id"].tolist() == [11, 14]
+    assert table["delta_t_ns"].dtype == np.int64
+    assert len(pair_table([])) == 0 and pair_table([])["obs_id"].dtype == np.int64
+
+    result = _result(scan=True)
+    summary = summary_table(result, len(pairs))
+    assert summary["n_stereo"][0] == 2 and summary["tel_022_unmatched"][0] == 3
+    assert offset_scan_table(result)["n_coincidences"].tolist() == [1, 2, 9]
+    assert offset_scan_table(_result(scan=False)) is None
+    metadata = coincidence_metadata(result)
+    assert metadata["SST1M COINCIDENCE METHOD"] == "SlidingWindow"
+    assert metadata["SST1M COINCIDENCE TEL022 UNMATCHED"] == 3.0
+
+
+@pytest.mark.parametrize("scan", [True, False])
+def test_coincidence_plot(tmp_path, scan):
+    figure = plot_coincidences(_result(scan))
+    assert "2 matched pairs" in figure.axes[0].get_title()
+    figure.savefig(tmp_path / "plot.png", dpi=80)
+    assert (tmp_path / "plot.png").stat().st_size > 0

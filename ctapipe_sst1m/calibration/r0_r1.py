@@ -4,7 +4,7 @@ import numpy as np
 from ctapipe.core import TelescopeComponent
 from ctapipe.core.traits import (
     Bool,
-    FloatTelescopeParameter,
+    Float,
     Int,
     List,
     TelescopeParameter,
@@ -69,7 +69,8 @@ class SST1MR0Corrections(TelescopeComponent):
     handler interpolates their charge.
     """
 
-    default_dc_to_pe = FloatTelescopeParameter(
+    default_dc_to_pe = TelescopeParameter(
+        trait=Float(min=0.0),
         default_value=[("type", "*", 25.0), ("id", 21, 23.61), ("id", 22, 26.80)],
         help=(
             "dc to p.e. (ADC x samples per photo-electron) used for every pixel when"
@@ -88,7 +89,7 @@ class SST1MR0Corrections(TelescopeComponent):
     ).tag(config=True)
 
     bad_pixels = TelescopeParameter(
-        trait=List(Int()),
+        trait=List(Int(min=0)),
         default_value=[("type", "*", [])],
         help="Software ids of pixels always treated as broken (interpolated), per telescope.",
     ).tag(config=True)

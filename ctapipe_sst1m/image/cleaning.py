@@ -1,17 +1,16 @@
 """SST-1M image cleaning: tail cuts with pedestal-noise dependent thresholds and time cleaning."""
 
-from dataclasses import dataclass
-from fnmatch import fnmatch
+from dataclasses import dataclass, fields
 
 import numpy as np
-from ctapipe.core.traits import Bool, Dict, Int, List, Unicode
+from ctapipe.core.traits import Bool, Dict, Float, Int, List, TelescopeParameter
 from ctapipe.image.cleaning import (
     ImageCleaner,
     apply_time_delta_cleaning,
     tailcuts_clean,
 )
 from ctapipe.image.morphology import number_of_islands
-from traitlets import Union
+from traitlets import default
 
 __all__ = ["CleaningParameters", "ImageCleanerSST", "sst_clean"]
 
@@ -45,22 +44,58 @@ def _parameter_set(nsb_level_low, picture, boundary):
     }
 
 
-#: defaults of the SST-1M data (21, 22) and simulation (1, 2) configurations
-DEFAULT_TELESCOPE_PARAMETERS = {
-    21: [
-        _parameter_set(0, 7, 2.5),
-        _parameter_set(2.3526, 8, 4),
-        _parameter_set(2.8863, 8, 4),
-    ],
-    22: [
-        _parameter_set(0, 8, 2.5),
-        _parameter_set(2.5288, 8, 4),
-        _parameter_set(3.2747, 8, 4),
-    ],
-    1: [_parameter_set(0, 7, 2.5), _parameter_set(100000, 8, 4)],
-    2: [_parameter_set(0, 8, 2.5), _parameter_set(100000, 8, 4)],
-    "*": [_parameter_set(0, 8, 4)],
+#: defaults (a TelescopeParameter value) of the SST-1M data (21, 22) and simulation
+#: (1, 2) configurations, and a fallback for other telescopes
+DEFAULT_TELESCOPE_PARAMETERS = [
+    ("type", "*", [_parameter_set(0, 8, 4)]),
+    (
+        "id",
+        21,
+        [
+            _parameter_set(0, 7, 2.5),
+            _parameter_set(2.3526, 8, 4),
+            _parameter_set(2.8863, 8, 4),
+        ],
+    ),
+    (
+        "id",
+        22,
+        [
+            _parameter_set(0, 8, 2.5),
+            _parameter_set(2.5288, 8, 4),
+            _parameter_set(3.2747, 8, 4),
+        ],
+    ),
+    ("id", 1, [_parameter_set(0, 7, 2.5), _parameter_set(100000, 8, 4)]),
+    ("id", 2, [_parameter_set(0, 8, 2.5), _parameter_set(100000, 8, 4)]),
+]
+
+#: the trait of each field of a parameter set (types and bounds)
+_PARAMETER_TRAITS = {
+    "min_nsb_level": Float(),
+    "stdev_scaling": Float(min=0.0),
+    "picture_threshold_pe": Float(min=0.0),
+    "boundary_threshold_pe": Float(min=0.0),
+    "min_picture_neighbors": Int(min=0),
+    "keep_isolated": Bool(),
+    "min_time_neighbors": Int(min=0),
+    "time_limit_ns": Float(min=0.0),
+    "only_main_island": Bool(),
 }
+assert set(_PARAMETER_TRAITS) == {field.name for field in fields(CleaningParameters)}
+
+
+def _parameter_sets(key, sets):
+    """The CleaningParameters of a telescope_defaults entry, highest NSB level first."""
+    try:
+        entries = [CleaningParameters(**entry) for entry in sets]
+    except TypeError as err:
+        raise ValueError(
+            f"ImageCleanerSST.telescope_defaults[{key!r}]: {err}"
+        ) from None
+    if not entries:
+        raise ValueError(f"ImageCleanerSST.telescope_defaults[{key!r}] is empty")
+    return sorted(entries, key=lambda p: p.min_nsb_level, reverse=True)
 
 
 def sst_clean(
@@ -149,19 +184,24 @@ class ImageCleanerSST(ImageCleaner):
     once per telescope.
     """
 
-    telescope_defaults = Dict(
-        key_trait=Union([Int(), Unicode()]),
-        value_trait=List(Dict()),
-        default_value=DEFAULT_TELESCOPE_PARAMETERS,
+    telescope_defaults = TelescopeParameter(
+        trait=List(Dict(per_key_traits=_PARAMETER_TRAITS)),
         help=(
-            "Cleaning parameter sets per telescope id (or telescope type pattern such"
-            " as 'SST_1M_*' or '*' for telescopes without an id entry), one per NSB"
-            " level: a list of"
-            " {min_nsb_level (p.e.), stdev_scaling, picture_threshold_pe,"
-            " boundary_threshold_pe, min_picture_neighbors, keep_isolated,"
-            " min_time_neighbors, time_limit_ns, only_main_island}."
+            "Cleaning parameter sets per telescope (TelescopeParameter: rules"
+            " ['type', pattern, sets] and ['id', tel_id, sets], later rules win), one"
+            " set per NSB level: a list of {min_nsb_level (p.e.), stdev_scaling,"
+            " picture_threshold_pe, boundary_threshold_pe, min_picture_neighbors,"
+            " keep_isolated, min_time_neighbors, time_limit_ns, only_main_island}."
+            " Default: the reference sets of telescopes 21, 22, 1 and 2, picture 8 and"
+            " boundary 4 p.e. for other telescopes."
         ),
     ).tag(config=True)
+
+    @default("telescope_defaults")
+    def _default_telescope_defaults(self):
+        # a dynamic default: ctapipe validates a static default of a TelescopeParameter
+        # without an owner, which fails for nested containers
+        return DEFAULT_TELESCOPE_PARAMETERS
 
     use_pedestal_statistics = Bool(
         default_value=True,
@@ -173,38 +213,18 @@ class ImageCleanerSST(ImageCleaner):
 
     def __init__(self, subarray, config=None, parent=None, **kwargs):
         super().__init__(subarray=subarray, config=config, parent=parent, **kwargs)
-        parsed = {}
-        for key, sets in self.telescope_defaults.items():
-            try:
-                entries = [CleaningParameters(**entry) for entry in sets]
-            except TypeError as err:
-                raise ValueError(
-                    f"ImageCleanerSST.telescope_defaults[{key!r}]: {err}"
-                ) from None
-            if not entries:
-                raise ValueError(
-                    f"ImageCleanerSST.telescope_defaults[{key!r}] is empty"
-                )
-            parsed[key] = sorted(entries, key=lambda p: p.min_nsb_level, reverse=True)
+        # every rule is checked, also those of telescopes absent from the subarray
+        for _, key, sets in self.telescope_defaults:
+            _parameter_sets(key, sets)
         self.parameter_sets = {}
-        for tel_id, telescope in subarray.tel.items():
-            key = (
-                tel_id
-                if tel_id in parsed
-                else next(
-                    (
-                        k
-                        for k in parsed
-                        if isinstance(k, str) and fnmatch(str(telescope), k)
-                    ),
-                    None,
-                )
-            )
-            if key is None:
+        for tel_id in subarray.tel:
+            try:
+                sets = self.telescope_defaults.tel[tel_id]
+            except KeyError:
                 raise ValueError(
                     f"ImageCleanerSST.telescope_defaults has no parameters for telescope {tel_id}"
-                )
-            self.parameter_sets[tel_id] = parsed[key]
+                ) from None
+            self.parameter_sets[tel_id] = _parameter_sets(tel_id, sets)
         self._warned_static = set()
         #: per telescope: number of cleaned images and sum of raised-threshold fractions
         self.n_images = dict.fromkeys(subarray.tel, 0)

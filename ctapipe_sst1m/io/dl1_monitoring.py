@@ -1,5 +1,7 @@
 """SST-1M monitoring tables in ctapipe DL1 files: pedestal windows, charge histograms, NSB."""
 
+from typing import NamedTuple
+
 import numpy as np
 import tables
 from astropy.table import Table
@@ -12,6 +14,8 @@ __all__ = [
     "CHARGE_HISTOGRAM_GROUP",
     "EVENT_NSB_GROUP",
     "SUMMARY_TABLE",
+    "EventNsbRecord",
+    "EVENT_NSB_DTYPE",
     "write_nsb_monitoring",
     "read_pedestal_window_table",
     "read_pedestal_windows",
@@ -21,6 +25,32 @@ PEDESTAL_GROUP = "/dl1/monitoring/telescope/pedestal"
 CHARGE_HISTOGRAM_GROUP = "/dl1/monitoring/telescope/pixel_charge_histogram"
 EVENT_NSB_GROUP = "/dl1/event/telescope/nsb"
 SUMMARY_TABLE = "/dl1/service/sst1m_processing"
+
+
+class EventNsbRecord(NamedTuple):
+    """NSB level and voltage drop of one telescope event: a row of ``EVENT_NSB_GROUP``."""
+
+    obs_id: int
+    event_id: int
+    tel_id: int
+    #: ``ctapipe.containers.EventType`` value
+    event_type: int
+    #: mean pedestal charge over the camera (p.e.), NaN without pedestal statistics
+    nsb_level_pe: float
+    #: factor R1 was divided by (1 without voltage-drop correction)
+    voltage_drop: float
+
+
+#: column types of the ``EVENT_NSB_GROUP`` tables, one per field of EventNsbRecord
+EVENT_NSB_DTYPE = np.dtype(
+    list(
+        zip(
+            EventNsbRecord._fields,
+            (np.int64, np.int64, np.int16, np.int16, np.float64, np.float64),
+            strict=True,
+        )
+    )
+)
 
 
 def write_nsb_monitoring(path, nsb_calibrator, summary_rows):
@@ -72,17 +102,7 @@ def write_nsb_monitoring(path, nsb_calibrator, summary_rows):
                 overwrite=True,
             )
 
-    records = np.array(
-        nsb_calibrator.event_records,
-        dtype=[
-            ("obs_id", np.int64),
-            ("event_id", np.int64),
-            ("tel_id", np.int16),
-            ("event_type", np.int16),
-            ("nsb_level_pe", np.float64),
-            ("voltage_drop", np.float64),
-        ],
-    )
+    records = np.array(nsb_calibrator.event_records, dtype=EVENT_NSB_DTYPE)
     for tel_id in np.unique(records["tel_id"]):
         rows = Table(records[records["tel_id"] == tel_id])
         write_table(rows, path, f"{EVENT_NSB_GROUP}/tel_{tel_id:03d}", overwrite=True)

@@ -1,57 +1,189 @@
-"""Simulation cards: the YAML files that describe a production of the SST-1M simulation."""
+"""
+Simulation cards: the YAML files that describe a production of the SST-1M simulation.
 
-from dataclasses import asdict, dataclass, fields
+The entries of a card are declared once, as the traits of `SimulationCardOptions`:
+`SimulationCard` is built from them, and ``sst1m-simulate`` inherits them as its
+options (``--SimulateTool.energy_min_tev`` ...).
+"""
+
 from pathlib import Path
 
 import yaml
+from ctapipe.core.traits import CaselessStrEnum, Float, Int, TraitError, TraitType
+from traitlets import HasTraits
 
-__all__ = ["SimulationCard", "read_card", "write_card", "CARD_MARKER"]
+__all__ = [
+    "SimulationCardOptions",
+    "SimulationCard",
+    "PRODUCTION_DEFAULTS",
+    "read_card",
+    "write_card",
+    "CARD_MARKER",
+]
 
 #: first key of every card; what SST1MSimulationSource.is_compatible looks for
 CARD_MARKER = "sst1m_simulation_card"
 CARD_VERSION = 1
 
+#: defaults per particle and spectrum: (max impact m, viewcone deg, minimum energy TeV)
+PRODUCTION_DEFAULTS = {
+    ("gamma", "point"): (500.0, 0.0, 0.2),
+    ("gamma", "diffuse"): (500.0, 6.0, 0.2),
+    ("proton", "diffuse"): (800.0, 8.0, 0.4),
+    ("proton", "point"): (800.0, 8.0, 0.4),
+}
 
-@dataclass
-class SimulationCard:
-    """Parameters of one simulated production (one obs_id)."""
 
-    particle: str = "gamma"
-    #: "point" (source at source_offset_deg from the pointing) or "diffuse"
-    spectrum: str = "point"
-    n_showers: int = 1000
-    #: each shower is used this many times with different core positions
-    shower_reuse: int = 1
-    seed: int = 0
-    obs_id: int = 1
-    energy_min_tev: float = 0.2
-    energy_max_tev: float = 300.0
-    spectral_index: float = -2.0
-    max_impact_m: float = 500.0
-    #: diffuse: directions within this radius around the pointing
-    viewcone_deg: float = 0.0
-    pointing_alt_deg: float = 70.0
-    pointing_az_deg: float = 180.0
-    #: point: offset of the source from the pointing (wobble)
-    source_offset_deg: float = 0.4
+class SimulationCardOptions(HasTraits):
+    """
+    The entries of a simulation card, as traits (the one declaration of them).
 
-    def __post_init__(self):
-        if self.particle not in ("gamma", "proton"):
-            raise ValueError(f"particle must be gamma or proton, not {self.particle!r}")
-        if self.spectrum not in ("point", "diffuse"):
-            raise ValueError(
-                f"spectrum must be point or diffuse, not {self.spectrum!r}"
-            )
-        if self.n_showers < 1 or self.shower_reuse < 1:
-            raise ValueError("n_showers and shower_reuse must be positive")
+    ``max_impact_m``, ``viewcone_deg`` and ``energy_min_tev`` may be None: the
+    `PRODUCTION_DEFAULTS` of the particle and spectrum.
+    """
+
+    particle = CaselessStrEnum(
+        ["gamma", "proton"], default_value="gamma", help="Primary particle."
+    ).tag(config=True)
+    spectrum = CaselessStrEnum(
+        ["point", "diffuse"],
+        default_value="point",
+        help="point: source at source_offset_deg from the pointing; diffuse: within viewcone_deg.",
+    ).tag(config=True)
+    n_showers = Int(default_value=1000, min=1, help="Number of simulated showers.").tag(
+        config=True
+    )
+    shower_reuse = Int(
+        default_value=1, min=1, help="Uses of each shower with other core positions."
+    ).tag(config=True)
+    seed = Int(default_value=0, min=0, help="Random seed.").tag(config=True)
+    obs_id = Int(
+        default_value=1, min=0, help="obs_id (run number) of the production."
+    ).tag(config=True)
+    energy_min_tev = Float(
+        default_value=None,
+        allow_none=True,
+        min=0.0,
+        help="Minimum energy (TeV); default 0.2 gammas, 0.4 protons.",
+    ).tag(config=True)
+    energy_max_tev = Float(
+        default_value=300.0, min=0.0, help="Maximum energy (TeV)."
+    ).tag(config=True)
+    spectral_index = Float(
+        default_value=-2.0,
+        min=-6.0,
+        max=0.0,
+        help="Power-law index of the simulated spectrum.",
+    ).tag(config=True)
+    max_impact_m = Float(
+        default_value=None,
+        allow_none=True,
+        min=0.0,
+        help="Core scatter radius (m); default 500 gammas, 800 protons.",
+    ).tag(config=True)
+    viewcone_deg = Float(
+        default_value=None,
+        allow_none=True,
+        min=0.0,
+        max=180.0,
+        help="Diffuse viewcone radius (deg); default 0 point gammas, 6 diffuse gammas, 8 protons.",
+    ).tag(config=True)
+    pointing_alt_deg = Float(
+        default_value=70.0, min=0.0, max=90.0, help="Pointing altitude (deg)."
+    ).tag(config=True)
+    pointing_az_deg = Float(
+        default_value=180.0, min=-360.0, max=360.0, help="Pointing azimuth (deg)."
+    ).tag(config=True)
+    source_offset_deg = Float(
+        default_value=0.4,
+        min=0.0,
+        max=90.0,
+        help="Point source offset from the pointing (deg, wobble).",
+    ).tag(config=True)
+
+    @classmethod
+    def card_entries(cls):
+        """Names of the card's entries, in the order of their declaration (and of the file)."""
+        return tuple(
+            name
+            for name, value in vars(SimulationCardOptions).items()
+            if isinstance(value, TraitType)
+        )
+
+    def card_values(self):
+        """The entries as a dict (None where the production default applies)."""
+        return {name: getattr(self, name) for name in self.card_entries()}
+
+
+def _expected(trait):
+    """What a trait accepts, in words (for the errors of a card)."""
+    bounds = [
+        f"{sign} {limit}"
+        for sign, limit in (
+            (">=", getattr(trait, "min", None)),
+            ("<=", getattr(trait, "max", None)),
+        )
+        if limit is not None
+    ]
+    return " ".join([trait.info(), *bounds])
+
+
+class SimulationCard(SimulationCardOptions):
+    """
+    Parameters of one simulated production (one obs_id).
+
+    Built from keyword arguments (the entries of `SimulationCardOptions`); the
+    entries left None get the `PRODUCTION_DEFAULTS` of the particle and spectrum.
+
+    Raises
+    ------
+    ValueError
+        For an unknown or invalid entry, or ``energy_min_tev >= energy_max_tev``.
+    """
+
+    def __init__(self, **entries):
+        unknown = set(entries) - set(self.card_entries())
+        if unknown:
+            raise ValueError(f"unknown simulation card entries {sorted(unknown)}")
+        super().__init__()
+        traits = self.traits()
+        for name, value in entries.items():
+            try:
+                setattr(self, name, value)
+            except TraitError:
+                raise ValueError(
+                    f"{name} must be {_expected(traits[name])}, not {value!r}"
+                ) from None
+        max_impact, viewcone, energy_min = PRODUCTION_DEFAULTS[
+            (self.particle, self.spectrum)
+        ]
+        if self.energy_min_tev is None:
+            self.energy_min_tev = energy_min
+        if self.max_impact_m is None:
+            self.max_impact_m = max_impact
+        if self.viewcone_deg is None:
+            self.viewcone_deg = viewcone
         if not 0 < self.energy_min_tev < self.energy_max_tev:
             raise ValueError("need 0 < energy_min_tev < energy_max_tev")
+
+    def __eq__(self, other):
+        if not isinstance(other, SimulationCard):
+            return NotImplemented
+        return self.card_values() == other.card_values()
+
+    __hash__ = None
+
+    def __repr__(self):
+        entries = ", ".join(f"{k}={v!r}" for k, v in self.card_values().items())
+        return f"{type(self).__name__}({entries})"
 
 
 def write_card(path, card):
     """Write a card as YAML."""
     with open(path, "w") as f:
-        yaml.safe_dump({CARD_MARKER: CARD_VERSION, **asdict(card)}, f, sort_keys=False)
+        yaml.safe_dump(
+            {CARD_MARKER: CARD_VERSION, **card.card_values()}, f, sort_keys=False
+        )
 
 
 def read_card(path):
@@ -73,11 +205,7 @@ def read_card(path):
         raise ValueError(
             f"{path}: not an SST-1M simulation card (version {CARD_VERSION})"
         )
-    known = {field.name for field in fields(SimulationCard)}
-    unknown = set(content) - known
-    if unknown:
-        raise ValueError(f"{path}: unknown simulation card entries {sorted(unknown)}")
     try:
         return SimulationCard(**content)
-    except (TypeError, ValueError) as err:
+    except ValueError as err:
         raise ValueError(f"{path}: {err}") from None

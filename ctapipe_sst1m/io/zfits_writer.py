@@ -18,6 +18,9 @@ Layout of the ``Events`` table written here (as in the real files):
 * ``TPBIDn`` is the protobuf field path of column ``n`` (``6.1.1`` for
   ``hiGain.waveforms.samples``), which is what protozfits maps the column by;
   ``ZFORMn`` and ``TZEROn`` give the element type of the arrays.
+
+The module is long because the format's parts (tiles, heap, catalog, checksums,
+header cards) are written by hand and only make sense together.
 """
 
 import logging

@@ -1,10 +1,12 @@
-"""Plots of the performance tables of `ctapipe_sst1m.performance.metrics` (all tags overlaid)."""
+"""
+Plots of the performance tables of `ctapipe_sst1m.performance.metrics` (all tags overlaid).
 
-import matplotlib
+The figures are `matplotlib.figure.Figure` objects, not pyplot's: no backend is chosen
+and no global figure state is kept, so the plots work with any backend.
+"""
 
-matplotlib.use("Agg")
 import astropy.units as u
-import matplotlib.pyplot as plt
+from matplotlib.figure import Figure
 
 __all__ = ["plot_performance"]
 
@@ -36,9 +38,8 @@ def plot_energy_resolution(results, path):
     path : Path
         Output PNG.
     """
-    fig, (ax_res, ax_bias) = plt.subplots(
-        2, 1, figsize=(7, 8), sharex=True, layout="constrained"
-    )
+    fig = Figure(figsize=(7, 8), layout="constrained")
+    ax_res, ax_bias = fig.subplots(2, 1, sharex=True)
     for tag, result in results.items():
         table = result.energy_resolution
         x, xerr = _errorbar_x(table, "true_energy_")
@@ -68,7 +69,6 @@ def plot_energy_resolution(results, path):
         _energy_axis(ax, "true energy [TeV]")
         ax.legend()
     fig.savefig(path, dpi=100)
-    plt.close(fig)
 
 
 def plot_angular_resolution(results, path):
@@ -82,7 +82,8 @@ def plot_angular_resolution(results, path):
     path : Path
         Output PNG.
     """
-    fig, ax = plt.subplots(figsize=(7, 5), layout="constrained")
+    fig = Figure(figsize=(7, 5), layout="constrained")
+    ax = fig.subplots()
     for tag, result in results.items():
         table = result.angular_resolution
         x, xerr = _errorbar_x(table, "true_energy_")
@@ -100,7 +101,6 @@ def plot_angular_resolution(results, path):
     ax.set_ylim(bottom=0)
     ax.legend()
     fig.savefig(path, dpi=100)
-    plt.close(fig)
 
 
 def plot_roc(results, path):
@@ -114,7 +114,8 @@ def plot_roc(results, path):
     path : Path
         Output PNG.
     """
-    fig, (ax_roc, ax_auc) = plt.subplots(1, 2, figsize=(12, 5), layout="constrained")
+    fig = Figure(figsize=(12, 5), layout="constrained")
+    ax_roc, ax_auc = fig.subplots(1, 2)
     for tag, result in results.items():
         roc = result.roc
         ax_roc.plot(
@@ -134,7 +135,6 @@ def plot_roc(results, path):
     ax_auc.set_ylabel("AUC")
     ax_auc.legend()
     fig.savefig(path, dpi=100)
-    plt.close(fig)
 
 
 def plot_gammaness_cuts(results, path):
@@ -148,9 +148,8 @@ def plot_gammaness_cuts(results, path):
     path : Path
         Output PNG.
     """
-    fig, (ax_cut, ax_eff) = plt.subplots(
-        2, 1, figsize=(7, 8), sharex=True, layout="constrained"
-    )
+    fig = Figure(figsize=(7, 8), layout="constrained")
+    ax_cut, ax_eff = fig.subplots(2, 1, sharex=True)
     for i, (tag, result) in enumerate(results.items()):
         table = result.gammaness_cuts_efficiency
         x, xerr = _errorbar_x(table, "")
@@ -177,7 +176,6 @@ def plot_gammaness_cuts(results, path):
         _energy_axis(ax, "reconstructed energy [TeV]")
         ax.legend(fontsize="small")
     fig.savefig(path, dpi=100)
-    plt.close(fig)
 
 
 def plot_performance(directory, results):

@@ -10,13 +10,18 @@ reference pipeline does, but seeded and with every dropped event counted:
 * the quality query of the model (the event selection) and rows with non-finite features
   removed;
 * ``n_training_events`` gammas drawn without replacement;
-* the gamma/proton mixture of the classifier for a ``gamma_to_proton_training_ratio``.
+* the gamma/proton mixture of the classifier for a ``gamma_to_proton_training_ratio``;
+* the fixed pointing of a simulated training input (`simulated_pointing`).
 """
 
 from dataclasses import dataclass, field
 
+import astropy.units as u
 import numpy as np
+import tables
 from astropy.table import vstack
+from ctapipe.io import read_table
+from ctapipe.io.hdf5dataformat import OBSERVATION_BLOCK_TABLE, SIMULATION_SHOWER_TABLE
 from ctapipe.reco.preprocessing import check_valid_rows
 
 __all__ = [
@@ -25,6 +30,7 @@ __all__ = [
     "sample_rows",
     "split_rows",
     "classifier_sample_sizes",
+    "simulated_pointing",
 ]
 
 
@@ -162,3 +168,38 @@ def classifier_sample_sizes(n_gamma, n_proton, n_total, ratio):
         want_proton = n_proton
         want_gamma = int(ratio * n_proton)
     return min(want_gamma, n_gamma), min(want_proton, n_proton)
+
+
+def simulated_pointing(path):
+    """
+    The fixed pointing of a simulated file.
+
+    Parameters
+    ----------
+    path : path-like
+        Simulated DL1 file.
+
+    Returns
+    -------
+    (float, float)
+        Altitude and azimuth (deg) of the first observation block.
+
+    Raises
+    ------
+    ValueError
+        If the file has no simulated showers or no observation block.
+    """
+    with tables.open_file(path) as h5file:
+        if SIMULATION_SHOWER_TABLE not in h5file:
+            raise ValueError(
+                f"{path} is not a simulation: no {SIMULATION_SHOWER_TABLE}"
+            )
+        if OBSERVATION_BLOCK_TABLE not in h5file:
+            raise ValueError(
+                f"{path}: no observation block ({OBSERVATION_BLOCK_TABLE})"
+            )
+    block = read_table(path, OBSERVATION_BLOCK_TABLE)
+    return (
+        float(block["subarray_pointing_lat"].quantity[0].to_value(u.deg)),
+        float(block["subarray_pointing_lon"].quantity[0].to_value(u.deg)),
+    )

@@ -104,6 +104,7 @@ def write_simulated_raw_runs(
     dc_to_pe=26.8,
     baseline_adc=330.0,
     progress_bar=False,
+    parent=None,
 ):
     """
     Write the simulated showers of a card as raw zfits runs of telescopes 21 and 22.
@@ -115,6 +116,8 @@ def write_simulated_raw_runs(
     the pointing, and an interleaved pedestal event (NSB only) after every
     ``pedestal_interval`` events of a camera; runs are split into files of
     ``events_per_file`` events. ``progress_bar`` shows one over the thrown showers.
+    ``parent`` (a ctapipe Tool or Component) configures the simulation source and
+    its detector model (``CameraSimulator``, ``ShowerImager``).
 
     Returns
     -------
@@ -126,7 +129,7 @@ def write_simulated_raw_runs(
     """
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
-    source = SST1MSimulationSource(card_path, progress_bar=progress_bar)
+    source = SST1MSimulationSource(card_path, parent=parent, progress_bar=progress_bar)
     card = source.card
     start = Time(start_time, scale="utc")
     lon, lat, height = DEFAULT_TELESCOPE_LOCATIONS[21]

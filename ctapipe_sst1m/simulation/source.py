@@ -31,7 +31,8 @@ from tqdm.auto import tqdm
 from ..instrument import GOOD_PIXEL_STATUS, SIMULATION_TEL_IDS, sst1m_subarray
 from ..io.simulation_card import CARD_MARKER, read_card
 from ..version import __version__ as __version__  # for ctapipe-info --plugins
-from .camera import CameraSimulator, ShowerImager
+from .camera import CameraSimulator
+from .images import ShowerImager
 from .showers import ShowerSampler
 
 __all__ = ["SST1MSimulationSource", "SIMULATION_START_TIME"]
@@ -55,7 +56,14 @@ class SST1MSimulationSource(EventSource):
     showers, seed. Events where at least one camera triggers are yielded with R1
     waveforms, true images, impacts and the simulated shower; the simulation
     configuration and the distribution of all thrown showers (energy x core
-    distance) are provided for the normalisation of IRFs. Deterministic for a card.
+    distance) are provided for the normalisation of IRFs. Deterministic for a card
+    and a configuration.
+
+    The card is the production; the detector is configured like any ctapipe
+    component, through its children `~ctapipe_sst1m.simulation.images.ShowerImager`
+    and `~ctapipe_sst1m.simulation.camera.CameraSimulator` (e.g.
+    ``--CameraSimulator.nsb_rate_mhz=120`` or a ``CameraSimulator:`` section of
+    the configuration file).
     """
 
     progress_bar = Bool(
@@ -86,8 +94,8 @@ class SST1MSimulationSource(EventSource):
             source_offset_deg=card.source_offset_deg,
             rng=self._rng,
         )
-        self.imager = ShowerImager(self._subarray, self._rng)
-        self.camera = CameraSimulator(self._subarray, self._rng)
+        self.imager = ShowerImager(self._subarray, self._rng, parent=self)
+        self.camera = CameraSimulator(self._subarray, self._rng, parent=self)
         self._pointing_alt = np.deg2rad(card.pointing_alt_deg)
         self._pointing_az = np.deg2rad(card.pointing_az_deg)
         self._thrown_energy = []

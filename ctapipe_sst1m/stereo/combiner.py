@@ -21,6 +21,10 @@ Stereo combination of SST-1M telescope-wise ML predictions, head-tail disambigua
   the weighted mean resultant vector (as in ctapipe). One telescope keeps its
   own sign prediction.
 
+The module is long because the combiner has two paths, event-wise (``ctapipe-process``)
+and table-wise (``ctapipe-apply-models``), that must give identical results and share
+their helpers.
+
 The mirrored solution is computed in the ``TelescopeFrame`` of each telescope as
 ``cog - disp * (cos psi, sin psi)`` from the DL1 Hillas parameters
 (``hillas_fov_lon/lat``, ``hillas_psi``), the signed disp prediction
@@ -290,6 +294,7 @@ class SST1MStereoCombiner(StereoMeanCombiner):
 
     max_brute_force_telescopes = Int(
         10,
+        min=1,
         help=(
             "Up to this many telescopes in an event all 2**n head-tail combinations"
             " are tried; above, a greedy iteration from the predicted signs is used."

@@ -18,19 +18,18 @@ from ctapipe.core.traits import Path as PathTrait
 from ctapipe.irf.spectra import SPECTRA, Spectra
 
 from ..io.atomic_output import AtomicOutput
-from ..performance.metrics import (
+from ..performance.inputs import (
     VARIANTS,
     PerformanceInputError,
     available_variants,
     check_primaries,
     check_same_models,
     check_simulated,
-    evaluate_tag,
     event_weights,
     read_tag_events,
-    summary_table,
-    write_performance,
 )
+from ..performance.metrics import evaluate_tag
+from ..performance.output import summary_table, write_performance
 from ..performance.plots import plot_performance
 from .summary import print_summary
 

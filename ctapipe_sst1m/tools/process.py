@@ -134,7 +134,9 @@ class SST1MProcessorTool(ProcessorTool):
         if isinstance(cleaner, ImageCleanerSST) and cleaner.n_images[tel_id]:
             raised = cleaner.raised_fraction_sum[tel_id] / cleaner.n_images[tel_id]
         levels = [
-            r[4] for r in nsb.event_records if r[2] == tel_id and np.isfinite(r[4])
+            record.nsb_level_pe
+            for record in nsb.event_records
+            if record.tel_id == tel_id and np.isfinite(record.nsb_level_pe)
         ]
         target = source.target
         return {

@@ -6,32 +6,35 @@ from pathlib import Path
 import numpy as np
 from ctapipe.core import Tool
 from ctapipe.core.tool import run_tool
-from ctapipe.core.traits import Bool, CaselessStrEnum, Float, Int, flag
+from ctapipe.core.traits import Bool, flag
 from ctapipe.core.traits import Path as PathTrait
 from ctapipe.tools.process import ProcessorTool
+from traitlets.config import Config
 
 from ..io.atomic_output import AtomicOutput
-from ..io.simulation_card import SimulationCard, write_card
+from ..io.simulation_card import SimulationCard, SimulationCardOptions, write_card
 from ..plotting import plot_simulation_overview
+from ..simulation.camera import CameraSimulator
+from ..simulation.images import ShowerImager
+from ..simulation.source import SST1MSimulationSource
 from .summary import print_summary
 
-__all__ = ["SimulateTool", "PRODUCTION_DEFAULTS"]
+__all__ = ["SimulateTool"]
 
-#: defaults per particle and spectrum: (max impact m, viewcone deg, minimum energy TeV)
-PRODUCTION_DEFAULTS = {
-    ("gamma", "point"): (500.0, 0.0, 0.2),
-    ("gamma", "diffuse"): (500.0, 6.0, 0.2),
-    ("proton", "diffuse"): (800.0, 8.0, 0.4),
-    ("proton", "point"): (800.0, 8.0, 0.4),
-}
+#: the components of the simulation, configured from the tool's configuration
+SIMULATION_CLASSES = (SST1MSimulationSource, ShowerImager, CameraSimulator)
 
 
-class SimulateTool(Tool):
+class SimulateTool(Tool, SimulationCardOptions):
     """
     Simulate gamma or proton showers for the two SST-1M telescopes and process them
     to DL1 exactly like ``ctapipe-process --config sst1m_mc.yaml`` (the simulation
     card is written next to the output and can be processed again with any ctapipe
-    tool). Deterministic for a seed.
+    tool). Deterministic for a seed and a configuration.
+
+    The options of the card (``--SimulateTool.energy_min_tev`` ...) are those of
+    `~ctapipe_sst1m.io.simulation_card.SimulationCardOptions`; the detector is
+    configured through its components (``--CameraSimulator.nsb_rate_mhz=120`` ...).
     """
 
     name = "sst1m-simulate"
@@ -39,56 +42,11 @@ class SimulateTool(Tool):
     examples = """
     sst1m-simulate --particle gamma --spectrum point --n-showers 20000 --seed 1 --output gamma_point.dl1.h5
     sst1m-simulate --particle proton --spectrum diffuse --n-showers 20000 --seed 2 --output proton.dl1.h5
+    sst1m-simulate --particle gamma --spectrum diffuse --n-showers 20000 --seed 3 --CameraSimulator.nsb_rate_mhz=120 --output gamma_nsb120.dl1.h5
     """
 
-    particle = CaselessStrEnum(
-        ["gamma", "proton"], default_value="gamma", help="Primary particle."
-    ).tag(config=True)
-    spectrum = CaselessStrEnum(
-        ["point", "diffuse"],
-        default_value="point",
-        help="point: source at source_offset_deg from the pointing; diffuse: within viewcone_deg.",
-    ).tag(config=True)
-    n_showers = Int(default_value=1000, min=1, help="Number of simulated showers.").tag(
-        config=True
-    )
-    shower_reuse = Int(
-        default_value=1, min=1, help="Uses of each shower with other core positions."
-    ).tag(config=True)
-    seed = Int(default_value=0, help="Random seed.").tag(config=True)
-    obs_id = Int(default_value=1, help="obs_id (run number) of the production.").tag(
-        config=True
-    )
-    energy_min_tev = Float(
-        default_value=None,
-        allow_none=True,
-        help="Minimum energy (TeV); default 0.2 gammas, 0.4 protons.",
-    ).tag(config=True)
-    energy_max_tev = Float(default_value=300.0, help="Maximum energy (TeV).").tag(
-        config=True
-    )
-    spectral_index = Float(
-        default_value=-2.0, help="Power-law index of the simulated spectrum."
-    ).tag(config=True)
-    max_impact_m = Float(
-        default_value=None,
-        allow_none=True,
-        help="Core scatter radius (m); default 500 gammas, 800 protons.",
-    ).tag(config=True)
-    viewcone_deg = Float(
-        default_value=None,
-        allow_none=True,
-        help="Diffuse viewcone radius (deg); default 6 gammas, 8 protons.",
-    ).tag(config=True)
-    pointing_alt_deg = Float(default_value=70.0, help="Pointing altitude (deg).").tag(
-        config=True
-    )
-    pointing_az_deg = Float(default_value=180.0, help="Pointing azimuth (deg).").tag(
-        config=True
-    )
-    source_offset_deg = Float(
-        default_value=0.4, help="Point source offset from the pointing (deg, wobble)."
-    ).tag(config=True)
+    classes = list(SIMULATION_CLASSES)
+
     output = PathTrait(
         default_value=None, allow_none=True, directory_ok=False, help="DL1 output file."
     ).tag(config=True)
@@ -125,26 +83,16 @@ class SimulateTool(Tool):
 
     def card(self):
         """The simulation card of the configured production."""
-        max_impact, viewcone, energy_min = PRODUCTION_DEFAULTS[
-            (self.particle, self.spectrum)
-        ]
-        return SimulationCard(
-            particle=self.particle,
-            spectrum=self.spectrum,
-            n_showers=self.n_showers,
-            shower_reuse=self.shower_reuse,
-            seed=self.seed,
-            obs_id=self.obs_id,
-            energy_min_tev=self.energy_min_tev or energy_min,
-            energy_max_tev=self.energy_max_tev,
-            spectral_index=self.spectral_index,
-            max_impact_m=self.max_impact_m or max_impact,
-            viewcone_deg=self.viewcone_deg
-            if self.viewcone_deg is not None
-            else viewcone,
-            pointing_alt_deg=self.pointing_alt_deg,
-            pointing_az_deg=self.pointing_az_deg,
-            source_offset_deg=self.source_offset_deg,
+        return SimulationCard(**self.card_values())
+
+    def _simulation_config(self):
+        """The configuration of the simulation components, for the processing tool."""
+        return Config(
+            {
+                cls.__name__: self.config[cls.__name__]
+                for cls in SIMULATION_CLASSES
+                if cls.__name__ in self.config
+            }
         )
 
     def start(self):
@@ -172,7 +120,9 @@ class SimulateTool(Tool):
             if self.quiet:
                 argv.append("--quiet")
             # ctapipe-process exactly: the same DL1 as from the card on the command line
-            status = run_tool(ProcessorTool(), argv=argv, raises=True)
+            status = run_tool(
+                ProcessorTool(config=self._simulation_config()), argv=argv, raises=True
+            )
             if status != 0:
                 raise RuntimeError(
                     f"processing {card_path} failed with status {status}"
@@ -201,7 +151,11 @@ class SimulateTool(Tool):
         card_path = directory / f"{self.particle}_{self.spectrum}.simcard.yaml"
         write_card(card_path, self.card())
         paths, truth = write_simulated_raw_runs(
-            card_path, directory, run=self.obs_id, progress_bar=self.progress_bar
+            card_path,
+            directory,
+            run=self.obs_id,
+            progress_bar=self.progress_bar,
+            parent=self,
         )
         triggered = {
             tel_id: truth[f"tel_{tel_id:03d}_event_number"] > 0 for tel_id in paths

@@ -1,22 +1,18 @@
 """sst1m-train-models: the random forests of one pointing node, mono and stereo, in one command."""
 
-import hashlib
 import sys
 import warnings
 from importlib.resources import files
 from pathlib import Path
 
-import astropy.units as u
 import numpy as np
-import tables
 import yaml
-from astropy.table import Table, vstack
+from astropy.table import vstack
 from ctapipe.core import FeatureGenerator, Tool, ToolConfigurationError
 from ctapipe.core.provenance import MissingReferenceMetadata
 from ctapipe.core.traits import Bool, CaselessStrEnum, Float, Int, List, Unicode, flag
 from ctapipe.core.traits import Path as PathTrait
-from ctapipe.io import TableLoader, read_table
-from ctapipe.io.hdf5dataformat import OBSERVATION_BLOCK_TABLE, SIMULATION_SHOWER_TABLE
+from ctapipe.io import TableLoader
 from ctapipe.reco import (
     CrossValidator,
     DispReconstructor,
@@ -24,16 +20,26 @@ from ctapipe.reco import (
 )
 from ctapipe.reco.disp import compute_true_disp
 from ctapipe.reco.sklearn import MLQualityQuery
-from sklearn.metrics import roc_auc_score
 
 from ..io.atomic_output import AtomicOutput
 from ..io.model_sets import TRAINING_RECORD, node_name, reconstructor_prefix
 from ..plotting import plot_feature_importances
 from ..reco.energy_regressor import SST1MEnergyRegressor
+from ..reco.report import (
+    cross_validation_metrics,
+    feature_importances,
+    file_record,
+    model_entry,
+    plain_config,
+    training_summary_lines,
+    write_cross_validation,
+    write_feature_importances,
+)
 from ..reco.training import (
     classifier_sample_sizes,
     read_training_table,
     sample_rows,
+    simulated_pointing,
     split_rows,
 )
 from ..version import __version__
@@ -202,7 +208,10 @@ class TrainModelsTool(Tool):
                 " SST-1M simulations have one (identical telescopes)"
             )
         self.tel_type = self.subarray.telescope_types[0]
-        self.pointing = _simulated_pointing(self.gamma_input)
+        try:
+            self.pointing = simulated_pointing(self.gamma_input)
+        except ValueError as err:
+            raise ToolConfigurationError(str(err)) from err
         node = self.node or node_name(
             90 - self.pointing[0], self.pointing[1], self.nsb_rate_mhz
         )
@@ -227,15 +236,15 @@ class TrainModelsTool(Tool):
                 "nsb_rate_mhz": self.nsb_rate_mhz,
             },
             "inputs": {
-                "gamma": _file_record(self.gamma_input),
+                "gamma": file_record(self.gamma_input),
                 "proton": None
                 if self.proton_input is None
-                else _file_record(self.proton_input),
+                else file_record(self.proton_input),
             },
             "random_seed": self.random_seed,
             "telescope_types": [str(t) for t in self.subarray.telescope_types],
             "command_line": " ".join(sys.argv),
-            "config": _plain(self.config),
+            "config": plain_config(self.config),
             "variants": {},
         }
         self.cv_rows = []
@@ -375,7 +384,7 @@ class TrainModelsTool(Tool):
 
         for reconstructor in (regressor, disp):
             self._fit(reconstructor, gammas, variant)
-            entry[_kind(reconstructor)] = self._model_entry(reconstructor, len(gammas))
+            entry[_kind(reconstructor)] = model_entry(reconstructor, len(gammas))
 
         if classifier is not None:
             protons, proton_counts = self._read(self.proton_loader, regressor, columns)
@@ -405,7 +414,7 @@ class TrainModelsTool(Tool):
                 )(sample)
             self.log.info("Classifier: %d gammas, %d protons", n_gamma, n_proton)
             self._fit(classifier, sample, variant)
-            entry["classifier"] = self._model_entry(
+            entry["classifier"] = model_entry(
                 classifier, len(sample), n_gamma=n_gamma, n_proton=n_proton
             )
         self.record["variants"][variant] = entry
@@ -423,7 +432,9 @@ class TrainModelsTool(Tool):
             parent=self, model_component=reconstructor, output_path=cv_path
         ) as cv:
             cv(self.tel_type, table)
-        self.cv_rows.extend(_cv_metrics(cv_path, reconstructor, kind, variant))
+        self.cv_rows.extend(
+            cross_validation_metrics(cv_path, reconstructor.prefix, kind, variant)
+        )
         self.log.info("Final fit of %s on %d events", reconstructor.prefix, len(table))
         reconstructor.fit(self.tel_type, table)
         reconstructor.n_jobs = None
@@ -433,11 +444,9 @@ class TrainModelsTool(Tool):
             # metadata in it, which a pickle does not have: one warning per model
             warnings.simplefilter("ignore", MissingReferenceMetadata)
             reconstructor.write(path)
-        importances = _importances(reconstructor, self.tel_type)
-        importances.write(
-            self.part_dir
-            / "report"
-            / f"feature_importances_{reconstructor.prefix}.ecsv"
+        importances = feature_importances(reconstructor, self.tel_type)
+        write_feature_importances(
+            importances, self.part_dir / "report", reconstructor.prefix
         )
         if self.plot:
             plot_feature_importances(
@@ -448,32 +457,9 @@ class TrainModelsTool(Tool):
                 title=reconstructor.prefix,
             )
 
-    def _model_entry(self, reconstructor, n_events, **counts):
-        return {
-            "file": f"{reconstructor.prefix}.pkl",
-            "prefix": reconstructor.prefix,
-            "class": type(reconstructor).__name__,
-            "features": list(reconstructor.features),
-            "generated_features": [
-                list(f) for f in reconstructor.feature_generator.features
-            ],
-            "event_selection": [
-                list(c) for c in reconstructor.quality_query.quality_criteria
-            ],
-            "stereo_combiner": type(reconstructor.stereo_combiner).__name__,
-            "n_training_events": n_events,
-            **counts,
-        }
-
     def finish(self):
-        cv_table = Table(
-            rows=self.cv_rows,
-            names=["variant", "model", "metric", "mean", "std", "n_folds"],
-        )
-        cv_table.write(self.part_dir / "report" / "cross_validation.ecsv")
-        self.record["cross_validation"] = [
-            dict(zip(cv_table.colnames, row)) for row in self.cv_rows
-        ]
+        cv_table = write_cross_validation(self.cv_rows, self.part_dir / "report")
+        self.record["cross_validation"] = [row._asdict() for row in self.cv_rows]
         with (self.part_dir / TRAINING_RECORD).open("w") as f:
             yaml.safe_dump(self.record, f, sort_keys=False)
         self.output.commit()
@@ -487,23 +473,9 @@ class TrainModelsTool(Tool):
                 row["mean"],
                 row["std"],
             )
-        print_summary(self, self._console_summary(), [self.set_dir])
-
-    def _console_summary(self):
-        """Per variant: the training events, then the cross-validation metrics."""
-        lines = []
-        for variant, entry in self.record["variants"].items():
-            line = f"{variant}: energy and disp on {entry['regressor']['n_training_events']:,} gamma events"
-            if "classifier" in entry:
-                classifier = entry["classifier"]
-                line += f", gammaness on {classifier['n_gamma']:,} gammas + {classifier['n_proton']:,} protons"
-            metrics = [
-                f"{metric} {mean:.3f}"
-                for v, _, metric, mean, _, _ in self.cv_rows
-                if v == variant
-            ]
-            lines += [line, f"{variant} cross-validation: {', '.join(metrics)}"]
-        return lines
+        print_summary(
+            self, training_summary_lines(self.record, self.cv_rows), [self.set_dir]
+        )
 
 
 def _kind(reconstructor):
@@ -512,110 +484,6 @@ def _kind(reconstructor):
 
 def _unique(names):
     return list(dict.fromkeys(names))
-
-
-def _plain(config):
-    """traitlets Config as plain, YAML-safe python."""
-    if hasattr(config, "items"):
-        return {str(k): _plain(v) for k, v in config.items()}
-    if isinstance(config, (list, tuple)):
-        return [_plain(v) for v in config]
-    if isinstance(config, (str, int, float, bool)) or config is None:
-        return config
-    return str(config)
-
-
-def _file_record(path):
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return {"path": str(Path(path).resolve()), "sha256": digest.hexdigest()}
-
-
-def _simulated_pointing(path):
-    """(alt, az) in degrees of the fixed pointing of a simulated file."""
-    with tables.open_file(path) as h5file:
-        if SIMULATION_SHOWER_TABLE not in h5file:
-            raise ToolConfigurationError(
-                f"{path} is not a simulation: no {SIMULATION_SHOWER_TABLE}"
-            )
-        if OBSERVATION_BLOCK_TABLE not in h5file:
-            raise ToolConfigurationError(
-                f"{path}: no observation block ({OBSERVATION_BLOCK_TABLE})"
-            )
-    block = read_table(path, OBSERVATION_BLOCK_TABLE)
-    return (
-        float(block["subarray_pointing_lat"].quantity[0].to_value(u.deg)),
-        float(block["subarray_pointing_lon"].quantity[0].to_value(u.deg)),
-    )
-
-
-def _importances(reconstructor, key):
-    """Feature importances of the fitted forests as a table (one column per model)."""
-    models = reconstructor._models[key]
-    if isinstance(
-        models, tuple
-    ):  # DispReconstructor: (norm regressor, sign classifier)
-        columns = {
-            "norm": models[0].feature_importances_,
-            "sign": models[1].feature_importances_,
-        }
-    else:
-        columns = {"importance": models.feature_importances_}
-    table = Table({"feature": list(reconstructor.features), **columns})
-    table.sort(list(columns)[0], reverse=True)
-    return table
-
-
-def _cv_metrics(cv_path, reconstructor, kind, variant):
-    """Per-fold metrics of the cross-validation predictions written by ctapipe's CrossValidator."""
-    with tables.open_file(cv_path) as f:
-        (node,) = list(f.walk_nodes("/cv_predictions", "Table"))
-        path = node._v_pathname
-    table = read_table(cv_path, path)
-    rows = []
-    folds = np.unique(table["cv_fold"])
-    metrics = {}
-    for fold in folds:
-        t = table[table["cv_fold"] == fold]
-        if kind == "regressor":
-            ratio = (
-                t[f"{reconstructor.prefix}_energy"].quantity / t["truth"].quantity
-            ).to_value(u.one) - 1
-            bias = np.median(ratio)
-            q16, q84 = np.percentile(ratio - bias, [16, 84])
-            metrics.setdefault("energy_bias", []).append(bias)
-            metrics.setdefault("energy_resolution", []).append((q84 - q16) / 2)
-        elif kind == "classifier":
-            truth = (
-                np.asarray(t["truth"]) == 1
-            )  # CrossValidator: 1 = positive class (gamma)
-            metrics.setdefault("auc", []).append(
-                roc_auc_score(truth, t[f"{reconstructor.prefix}_prediction"])
-            )
-        else:
-            predicted = t[f"{reconstructor.prefix}_parameter"].quantity.to_value(u.deg)
-            truth = t["truth"].quantity.to_value(u.deg)
-            metrics.setdefault("sign_accuracy", []).append(
-                np.mean(np.sign(predicted) == np.sign(truth))
-            )
-            rel = np.abs(predicted) / np.abs(truth) - 1
-            metrics.setdefault("norm_resolution", []).append(
-                np.diff(np.percentile(rel, [16, 84]))[0] / 2
-            )
-    for name, values in metrics.items():
-        rows.append(
-            (
-                variant,
-                kind,
-                name,
-                float(np.mean(values)),
-                float(np.std(values)),
-                len(values),
-            )
-        )
-    return rows
 
 
 def main():
