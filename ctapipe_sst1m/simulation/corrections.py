@@ -4,7 +4,7 @@ import numpy as np
 from astropy.table import Table
 from ctapipe.core.traits import (
     Bool,
-    FloatTelescopeParameter,
+    Float,
     TelescopeParameter,
     Unicode,
 )
@@ -56,13 +56,16 @@ class SST1MSimulationCorrections(MonitoringSource):
         ),
     ).tag(config=True)
 
-    pde_correction_factor = FloatTelescopeParameter(
+    pde_correction_factor = TelescopeParameter(
+        trait=Float(min=0.0),
         default_value=1.0,
         help="PDE correction factor per telescope when no quantum_efficiency_table is given.",
     ).tag(config=True)
 
-    intensity_correction = FloatTelescopeParameter(
-        default_value=1.0, help="Global scale of the charges per telescope."
+    intensity_correction = TelescopeParameter(
+        trait=Float(min=0.0),
+        default_value=1.0,
+        help="Global scale of the charges per telescope.",
     ).tag(config=True)
 
     def __init__(self, subarray=None, config=None, parent=None, **kwargs):

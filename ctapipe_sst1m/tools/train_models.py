@@ -115,6 +115,7 @@ class TrainModelsTool(Tool):
     ).tag(config=True)
     nsb_rate_mhz = Float(
         default_value=80.0,
+        min=0.0,
         help="NSB rate (MHz) of the simulation, recorded as the node's NSB.",
     ).tag(config=True)
     variants = List(
@@ -133,21 +134,26 @@ class TrainModelsTool(Tool):
     n_training_events = Int(
         default_value=500000,
         allow_none=True,
+        min=1,
         help="Gamma telescope events for energy and disp, and total events of the classifier (None: all).",
     ).tag(config=True)
     gamma_to_proton_training_ratio = Float(
-        default_value=1.0, help="Gamma to proton ratio of the classifier training set."
+        default_value=1.0,
+        min=0.0,
+        help="Gamma to proton ratio of the classifier training set.",
     ).tag(config=True)
     classifier_gamma_fraction = Float(
         default_value=0.33,
+        min=0.0,
+        max=1.0,
         help="Fraction of the gammas kept for the classifier when it uses log_reco_energy or reco_disp_norm.",
     ).tag(config=True)
     random_seed = Int(
-        default_value=42, help="Seed of the event sampling and of the forests."
+        default_value=42, min=0, help="Seed of the event sampling and of the forests."
     ).tag(config=True)
-    chunk_size = Int(default_value=100000, help="Telescope events read at once.").tag(
-        config=True
-    )
+    chunk_size = Int(
+        default_value=100000, min=1, help="Telescope events read at once."
+    ).tag(config=True)
     plot = Bool(
         default_value=True, help="Write feature-importance PNGs to the report."
     ).tag(config=True)
