@@ -94,3 +94,50 @@ def test_two_runs_with_the_same_output(tmp_path, data_config):
     n_showers = int((truth["camera_event_type"] != 8).sum())
     assert len(read_table(output, "/dl1/event/subarray/trigger")) == n_showers
     assert not list(tmp_path.glob("*.part"))
+
+
+def test_an_input_is_never_an_output(tmp_path):
+    source = tmp_path / "run.fits.fz"
+    source.write_text("raw")
+    with pytest.raises(ValueError, match=f"output {source} is the input"):
+        AtomicOutput(tmp_path / "." / "run.fits.fz", overwrite=True, inputs=[source])
+    assert source.read_text() == "raw"
+
+
+@pytest.fixture(scope="module")
+def synthetic_dl1(tmp_path_factory, data_config):
+    """A raw synthetic run of telescope 21 and its DL1 (sst1m-process)."""
+    from conftest import run_cli
+
+    from ctapipe_sst1m.testing import SyntheticRun, write_synthetic_run
+
+    directory = tmp_path_factory.mktemp("same_output")
+    paths, _ = write_synthetic_run(directory, SyntheticRun(n_events=30, seed=3))
+    dl1 = directory / "run.dl1.h5"
+    result = run_cli("sst1m-process", "-i", paths[0], "-o", dl1, "--config", data_config)
+    assert result.returncode == 0, result.stderr
+    return paths[0], dl1
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["sst1m-process", "-i", "{raw}", "-o", "{raw}", "--config", "{config}"],
+        ["sst1m-apply-models", "--input", "{dl1}", "--output", "{dl1}", "--models-dir", "{dir}"],
+        ["sst1m-stereo-match", "--input-tel1", "{dl1}", "--input-tel2", "{dl1}", "--output", "{dl1}"],
+    ],
+    ids=["process", "apply-models", "stereo-match"],
+)
+def test_output_equal_to_input_refused(synthetic_dl1, data_config, command):
+    """Even with --overwrite: a non-zero exit naming the input, the input unchanged."""
+    from conftest import run_cli
+
+    raw, dl1 = synthetic_dl1
+    values = {"raw": raw, "dl1": dl1, "config": data_config, "dir": dl1.parent}
+    argv = [part.format(**values) for part in command] + ["--overwrite"]
+    before = {path: path.read_bytes() for path in (raw, dl1)}
+    result = run_cli(*argv)
+    assert result.returncode != 0
+    assert "is the input" in result.stderr
+    assert {path: path.read_bytes() for path in (raw, dl1)} == before
+    assert not list(dl1.parent.glob("*.part"))

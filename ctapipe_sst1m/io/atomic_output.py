@@ -5,10 +5,34 @@ import secrets
 import shutil
 from pathlib import Path
 
-__all__ = ["AtomicOutput", "TEMPORARY_SUFFIX"]
+__all__ = ["AtomicOutput", "TEMPORARY_SUFFIX", "check_not_an_input"]
 
 #: the temporary names of outputs being written end with this
 TEMPORARY_SUFFIX = ".part"
+
+
+def check_not_an_input(path, inputs):
+    """
+    Refuse an output path that is one of the inputs (``--overwrite`` or not).
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The output.
+    inputs : iterable of str or os.PathLike
+        The input files; ``None`` entries are ignored.
+
+    Raises
+    ------
+    ValueError
+        If ``path`` resolves to an input, naming both.
+    """
+    output = Path(path).resolve()
+    for input_path in inputs:
+        if input_path is not None and Path(input_path).resolve() == output:
+            raise ValueError(
+                f"output {path} is the input {input_path}: refusing to overwrite an input"
+            )
 
 
 class AtomicOutput:
@@ -31,15 +55,20 @@ class AtomicOutput:
     directory : bool
         The output is a directory (created empty under the temporary name); an
         existing directory is removed just before the rename.
+    inputs : iterable of str or os.PathLike
+        The inputs of the step: an output that is one of them is refused.
 
     Raises
     ------
     FileExistsError
         If ``path`` exists and ``overwrite`` is False.
+    ValueError
+        If ``path`` is one of ``inputs``.
     """
 
-    def __init__(self, path, overwrite=False, directory=False):
+    def __init__(self, path, overwrite=False, directory=False, inputs=()):
         self.path = Path(path)
+        check_not_an_input(self.path, inputs)
         if self.path.exists() and not overwrite:
             raise FileExistsError(f"{self.path} exists, use --overwrite to replace it")
         self.directory = directory

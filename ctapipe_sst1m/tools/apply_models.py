@@ -24,7 +24,7 @@ from ctapipe.reco import DispReconstructor, Reconstructor
 from ctapipe.tools.apply_models import ApplyModels
 
 from ..event_index import row_index
-from ..io.atomic_output import AtomicOutput
+from ..io.atomic_output import AtomicOutput, check_not_an_input
 from ..io.dl1_monitoring import SUMMARY_TABLE
 from ..io.model_sets import (
     MODELS_ID_ATTR,
@@ -116,6 +116,7 @@ class ApplyModelsTool(ApplyModels):
         if self.models_dir is None and not self.reconstructor_paths:
             raise ToolConfigurationError(f"{self.name}: --models-dir is required")
         self.final_output = Path(self.output_path)
+        check_not_an_input(self.final_output, [self.input_url])
         if self.final_output.exists() and not self.overwrite:
             raise ToolConfigurationError(
                 f"{self.final_output} exists; use --overwrite to replace it"

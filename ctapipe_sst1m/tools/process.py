@@ -66,9 +66,15 @@ class SST1MProcessorTool(ProcessorTool):
     ).tag(config=True)
 
     def setup(self):
+        source_config = self.config.SST1MEventSource
         self.output = AtomicOutput(
             self.config.DataWriter.output_path,
             overwrite=self.overwrite or self.config.DataWriter.get("overwrite", False),
+            inputs=[
+                self.config.EventSource.get("input_url"),
+                source_config.get("input_url"),
+                *source_config.get("input_urls", []),
+            ],
         )
         self.output_path = self.output.path
         self.part_path = self.output.temporary

@@ -9,7 +9,7 @@ from ctapipe.core.traits import Path as PathTrait
 from ctapipe.reco import ShowerProcessor
 
 from ..instrument import DATA_TEL_IDS, telescope_locations_trait
-from ..io.atomic_output import AtomicOutput
+from ..io.atomic_output import AtomicOutput, check_not_an_input
 from ..io.mono_dl1 import expand_inputs, read_mono_index
 from ..stereo.coincidence import CoincidenceMatcher
 from ..stereo.merge import (
@@ -125,12 +125,6 @@ class StereoMatchTool(Tool):
     def setup(self):
         if not self.input_tel1 or not self.input_tel2 or self.output is None:
             raise ValueError("Give --input-tel1, --input-tel2 and --output")
-        self.tel2_indices = [
-            read_mono_index(path, TEL_2) for path in expand_inputs(self.input_tel2)
-        ]
-        if not self.tel2_indices:
-            raise ValueError(f"No telescope-22 DL1 files in {self.input_tel2}")
-        self.matcher = CoincidenceMatcher(parent=self)
         several = len(self.input_tel1) > 1
         if several and not Path(self.output).is_dir():
             raise ValueError(
@@ -144,9 +138,15 @@ class StereoMatchTool(Tool):
             )
             for path in self.input_tel1
         }
+        tel2_paths = expand_inputs(self.input_tel2)
         for output in self.outputs.values():
+            check_not_an_input(output, [*self.input_tel1, *tel2_paths])
             if output.exists() and not self.overwrite:
                 raise FileExistsError(f"{output} exists, use --overwrite to replace it")
+        self.tel2_indices = [read_mono_index(path, TEL_2) for path in tel2_paths]
+        if not self.tel2_indices:
+            raise ValueError(f"No telescope-22 DL1 files in {self.input_tel2}")
+        self.matcher = CoincidenceMatcher(parent=self)
         #: events of telescope 21 and 22 matched, stereo events and all events written
         self.totals = Counter()
         self.not_matched = []
