@@ -114,7 +114,9 @@ def synthetic_dl1(tmp_path_factory, data_config):
     directory = tmp_path_factory.mktemp("same_output")
     paths, _ = write_synthetic_run(directory, SyntheticRun(n_events=30, seed=3))
     dl1 = directory / "run.dl1.h5"
-    result = run_cli("sst1m-process", "-i", paths[0], "-o", dl1, "--config", data_config)
+    result = run_cli(
+        "sst1m-process", "-i", paths[0], "-o", dl1, "--config", data_config
+    )
     assert result.returncode == 0, result.stderr
     return paths[0], dl1
 
@@ -123,8 +125,24 @@ def synthetic_dl1(tmp_path_factory, data_config):
     "command",
     [
         ["sst1m-process", "-i", "{raw}", "-o", "{raw}", "--config", "{config}"],
-        ["sst1m-apply-models", "--input", "{dl1}", "--output", "{dl1}", "--models-dir", "{dir}"],
-        ["sst1m-stereo-match", "--input-tel1", "{dl1}", "--input-tel2", "{dl1}", "--output", "{dl1}"],
+        [
+            "sst1m-apply-models",
+            "--input",
+            "{dl1}",
+            "--output",
+            "{dl1}",
+            "--models-dir",
+            "{dir}",
+        ],
+        [
+            "sst1m-stereo-match",
+            "--input-tel1",
+            "{dl1}",
+            "--input-tel2",
+            "{dl1}",
+            "--output",
+            "{dl1}",
+        ],
     ],
     ids=["process", "apply-models", "stereo-match"],
 )
