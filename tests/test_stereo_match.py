@@ -305,3 +305,32 @@ def test_coincidence_plot(tmp_path, scan):
     assert "2 matched pairs" in figure.axes[0].get_title()
     figure.savefig(tmp_path / "plot.png", dpi=80)
     assert (tmp_path / "plot.png").stat().st_size > 0
+
+
+def test_one_folder_with_both_telescopes(swat_wr_run, tmp_path):
+    """--input-tel2 a folder holding the files of both telescopes: telescope 22's are used."""
+    import shutil
+
+    dl1, _ = swat_wr_run
+    both = tmp_path / "dl1"
+    both.mkdir()
+    for tel_id in (21, 22):
+        shutil.copy(dl1[tel_id], both / dl1[tel_id].name)
+    (both / "notes.h5").write_bytes(b"not an HDF5 file")
+    reference, output = tmp_path / "reference.h5", tmp_path / "stereo.h5"
+    assert match(dl1, reference).returncode == 0
+    result = run_cli(
+        "sst1m-stereo-match",
+        "--input-tel1",
+        both / dl1[21].name,
+        "--input-tel2",
+        both,
+        "--output",
+        output,
+    )
+    assert result.returncode == 0, result.stderr
+    # the unreadable file is named, not silently dropped
+    assert "notes.h5: skipped" in result.stderr
+    pairs = read_table(output, "/dl1/event/subarray/coincidence")
+    expected = read_table(reference, "/dl1/event/subarray/coincidence")
+    assert list(pairs["event_id"]) == list(expected["event_id"])

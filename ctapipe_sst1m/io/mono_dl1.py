@@ -1,5 +1,6 @@
 """Event indices of single-telescope SST-1M DL1 files, for stereo matching."""
 
+import logging
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -12,6 +13,8 @@ from ..time import tai_ns
 from .dl1_monitoring import SUMMARY_TABLE
 
 __all__ = ["MonoRunIndex", "read_mono_index", "expand_inputs"]
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -107,9 +110,43 @@ def read_mono_index(path, expected_tel_id):
     )
 
 
-def expand_inputs(paths):
-    """Files as given, directories replaced by their ``*.h5`` files (sorted)."""
+def expand_inputs(paths, tel_id=None):
+    """
+    Files as given, directories replaced by their ``*.h5`` files (sorted).
+
+    Parameters
+    ----------
+    paths : iterable of str or os.PathLike
+        DL1 files and directories of DL1 files.
+    tel_id : int or None
+        Keep only the files of this telescope from the directories (a directory may
+        hold the files of both telescopes); files given by name are always kept, so
+        that a file of the wrong telescope is reported by `read_mono_index`.
+
+    Returns
+    -------
+    list of pathlib.Path
+    """
     files = []
     for path in map(Path, paths):
-        files.extend(sorted(path.glob("*.h5")) if path.is_dir() else [path])
+        if not path.is_dir():
+            files.append(path)
+            continue
+        in_directory = sorted(path.glob("*.h5"))
+        if tel_id is not None:
+            in_directory = [f for f in in_directory if tel_id in _telescopes(f)]
+        files.extend(in_directory)
     return files
+
+
+def _telescopes(path):
+    """Telescope ids with triggers in a DL1 file (none, with a warning, if unreadable)."""
+    try:
+        return set(
+            np.unique(read_table(path, "/dl1/event/telescope/trigger")["tel_id"])
+        )
+    except (OSError, KeyError, tables.NoSuchNodeError, tables.HDF5ExtError) as err:
+        log.warning(
+            "%s: skipped, not a DL1 file with telescope triggers (%s)", path, err
+        )
+        return set()

@@ -138,7 +138,8 @@ class StereoMatchTool(Tool):
             )
             for path in self.input_tel1
         }
-        tel2_paths = expand_inputs(self.input_tel2)
+        # a directory may hold the DL1 files of both telescopes
+        tel2_paths = expand_inputs(self.input_tel2, tel_id=TEL_2)
         for output in self.outputs.values():
             check_not_an_input(output, [*self.input_tel1, *tel2_paths])
             if output.exists() and not self.overwrite:
