@@ -76,9 +76,7 @@ class SST1MProcessorTool(ProcessorTool):
                 *source_config.get("input_urls", []),
             ],
         )
-        self.output_path = self.output.path
-        self.part_path = self.output.temporary
-        self.config.DataWriter.output_path = str(self.part_path)
+        self.config.DataWriter.output_path = str(self.output.temporary)
         try:
             super().setup()
         except BaseException:
@@ -112,12 +110,12 @@ class SST1MProcessorTool(ProcessorTool):
             self._discard_output()
             raise
         self.output.commit()
-        self.log.info("wrote %s", self.output_path)
-        print_summary(self, self._console_summary(summary), [self.output_path])
+        self.log.info("wrote %s", self.output.path)
+        print_summary(self, self._console_summary(summary), [self.output.path])
 
     def _write_sst1m_outputs(self, summary):
         source = self.event_source
-        tel_ids = add_pointing_tables(self.part_path, source.telescope_locations)
+        tel_ids = add_pointing_tables(self.output.temporary, source.telescope_locations)
         self.log.info("pointing written for telescopes %s", tel_ids)
         for row in summary:
             self.log.info(
@@ -128,7 +126,7 @@ class SST1MProcessorTool(ProcessorTool):
                 row["mean_raised_threshold_fraction"],
                 row["mean_nsb_level_pe"],
             )
-        write_nsb_monitoring(self.part_path, source.nsb_calibrator, summary)
+        write_nsb_monitoring(self.output.temporary, source.nsb_calibrator, summary)
 
     def _summary_row(self, tel_id):
         """Counts and settings of one telescope for /dl1/service/sst1m_processing."""
@@ -189,7 +187,7 @@ class SST1MProcessorTool(ProcessorTool):
             line += f": read {counts} events"
         elif isinstance(source, SST1MSimulationSource):
             line += f": {source.n_thrown:,} showers simulated, {source.n_triggered:,} triggered"
-        n_events, images = _written_counts(self.output_path)
+        n_events, images = _written_counts(self.output.path)
         lines = [f"{line}; {n_events:,} events written"]
         nsb = {row["tel_id"]: row for row in summary}
         for tel_id, (n_images, n_cleaned) in images.items():

@@ -102,9 +102,8 @@ class SimulateTool(Tool, SimulationCardOptions):
         if self.output is None:
             raise ValueError("Give --output or --raw-dir")
         output = Path(self.output)
-        card_path = output.with_name(
-            output.name.removesuffix(".h5").removesuffix(".dl1") + ".simcard.yaml"
-        )
+        stem = output.name.removesuffix(".h5").removesuffix(".dl1")
+        card_path = output.with_name(stem + ".simcard.yaml")
         write_card(card_path, self.card())
         config = Path(str(files("ctapipe_sst1m") / "resources" / "sst1m_mc.yaml"))
         # the bar of the source counts thrown showers; that of ProcessorTool, triggered
@@ -120,17 +119,12 @@ class SimulateTool(Tool, SimulationCardOptions):
             if self.quiet:
                 argv.append("--quiet")
             # ctapipe-process exactly: the same DL1 as from the card on the command line
-            status = run_tool(
+            # (raises on failure)
+            run_tool(
                 ProcessorTool(config=self._simulation_config()), argv=argv, raises=True
             )
-            if status != 0:
-                raise RuntimeError(
-                    f"processing {card_path} failed with status {status}"
-                )
             dl1.commit()
-        overview = output.with_name(
-            output.name.removesuffix(".h5").removesuffix(".dl1") + "_overview.png"
-        )
+        overview = output.with_name(stem + "_overview.png")
         plot_simulation_overview(output, card_path, overview)
         self.log.info("wrote %s (card %s, overview %s)", output, card_path, overview)
         print_summary(self, [self._production()], [card_path, output, overview])
