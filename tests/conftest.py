@@ -70,7 +70,11 @@ TOOLS = {
     "ctapipe-merge": "ctapipe.tools.merge:MergeTool",
     "ctapipe-process": "ctapipe.tools.process:ProcessorTool",
     "ctapipe-train-energy-regressor": "ctapipe.tools.train_energy_regressor:TrainEnergyRegressor",
+    "sst1m-analysis": "ctapipe_sst1m.tools.analysis:AnalysisTool",
     "sst1m-apply-models": "ctapipe_sst1m.tools.apply_models:ApplyModelsTool",
+    "sst1m-dl3": "ctapipe_sst1m.tools.dl3:DL3Tool",
+    "sst1m-dl3-index": "ctapipe_sst1m.tools.dl3_index:DL3IndexTool",
+    "sst1m-make-irfs": "ctapipe_sst1m.tools.make_irfs:MakeIrfsTool",
     "sst1m-performance": "ctapipe_sst1m.tools.performance:PerformanceTool",
     "sst1m-process": "ctapipe_sst1m.tools.process:SST1MProcessorTool",
     "sst1m-quickstart": "ctapipe_sst1m.tools.quickstart:QuickStartTool",
@@ -201,10 +205,10 @@ def trained_models(small_production, tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def small_dl2(small_production, trained_models, tmp_path_factory):
-    """DL2 of the point gammas and of the protons (stereo models)."""
+    """DL2 of the point gammas, the diffuse gammas and the protons (mono and stereo models)."""
     directory = tmp_path_factory.mktemp("dl2")
     paths = {}
-    for name in ("gamma_point", "proton"):
+    for name in ("gamma_point", "gamma_diffuse", "proton"):
         paths[name] = directory / f"{name}.dl2.h5"
         result = run_cli(
             "sst1m-apply-models",
@@ -216,4 +220,71 @@ def small_dl2(small_production, trained_models, tmp_path_factory):
             paths[name],
         )
         assert result.returncode == 0, result.stderr
+    return paths
+
+
+@pytest.fixture(scope="session")
+def simulated_stereo_run(tmp_path_factory, data_config, trained_models):
+    """
+    Raw runs of both telescopes (sst1m-simulate, point gammas) -> sst1m-process ->
+    sst1m-stereo-match -> sst1m-apply-models (stereo models): the stereo DL1 and DL2
+    files and the single-telescope DL1 files.
+    """
+    directory = tmp_path_factory.mktemp("stereo_run")
+    raw = directory / "raw"
+    result = run_cli(
+        "sst1m-simulate",
+        "--particle",
+        "gamma",
+        "--spectrum",
+        "point",
+        "--n-showers",
+        "300",
+        "--seed",
+        "5",
+        "--raw-dir",
+        raw,
+        "--SimulateTool.energy_min_tev=2.0",
+        "--SimulateTool.max_impact_m=250",
+    )
+    assert result.returncode == 0, result.stderr
+    paths = {"raw": raw}
+    for tel, prefix in ((21, "SST1M1"), (22, "SST1M2")):
+        paths[tel] = directory / f"tel{tel}" / f"tel{tel}.dl1.h5"
+        paths[tel].parent.mkdir()
+        files = sorted(raw.glob(f"{prefix}_*.fits.fz"))
+        result = run_cli(
+            "sst1m-process",
+            "--input",
+            files[0],
+            "--output",
+            paths[tel],
+            "--config",
+            data_config,
+        )
+        assert result.returncode == 0, result.stderr
+    paths["stereo_dl1"] = directory / "stereo.dl1.h5"
+    result = run_cli(
+        "sst1m-stereo-match",
+        "--input-tel1",
+        paths[21],
+        "--input-tel2",
+        paths[22].parent,
+        "--output",
+        paths["stereo_dl1"],
+    )
+    assert result.returncode == 0, result.stderr
+    paths["dl2"] = directory / "stereo.dl2.h5"
+    result = run_cli(
+        "sst1m-apply-models",
+        "--input",
+        paths["stereo_dl1"],
+        "--models-dir",
+        trained_models,
+        "--output",
+        paths["dl2"],
+        "--variant",
+        "stereo",
+    )
+    assert result.returncode == 0, result.stderr
     return paths

@@ -20,7 +20,17 @@ LAYERS = (
         "statistics",
     ),
     ("io",),
-    ("calibration", "image", "stereo", "reco", "simulation", "performance"),
+    (
+        "calibration",
+        "image",
+        "stereo",
+        "reco",
+        "simulation",
+        "performance",
+        "irf",
+        "dl3",
+        "analysis",
+    ),
     ("event_source", "testing", "plotting"),
     ("tools",),
 )

@@ -509,65 +509,9 @@ def test_real_data_mono_radec(raw_2017, data_config, trained_models, tmp_path):
 
 
 @pytest.mark.slow
-def test_real_stereo_dl2(tmp_path, data_config, trained_models):
+def test_real_stereo_dl2(tmp_path, trained_models, simulated_stereo_run):
     """Simulated raw runs of both telescopes -> sst1m-process -> sst1m-stereo-match -> stereo DL2."""
-    raw = tmp_path / "raw"
-    result = run_cli(
-        "sst1m-simulate",
-        "--particle",
-        "gamma",
-        "--spectrum",
-        "point",
-        "--n-showers",
-        "300",
-        "--seed",
-        "5",
-        "--raw-dir",
-        raw,
-        "--SimulateTool.energy_min_tev=2.0",
-        "--SimulateTool.max_impact_m=250",
-    )
-    assert result.returncode == 0, result.stderr
-    dl1 = {}
-    for tel, prefix in ((21, "SST1M1"), (22, "SST1M2")):
-        dl1[tel] = tmp_path / f"tel{tel}" / f"tel{tel}.dl1.h5"
-        dl1[tel].parent.mkdir()
-        files = sorted(raw.glob(f"{prefix}_*.fits.fz"))
-        result = run_cli(
-            "sst1m-process",
-            "--input",
-            files[0],
-            "--output",
-            dl1[tel],
-            "--config",
-            data_config,
-        )
-        assert result.returncode == 0, result.stderr
-    stereo = tmp_path / "stereo.dl1.h5"
-    result = run_cli(
-        "sst1m-stereo-match",
-        "--input-tel1",
-        dl1[21],
-        "--input-tel2",
-        dl1[22].parent,
-        "--output",
-        stereo,
-    )
-    assert result.returncode == 0, result.stderr
-
-    dl2 = tmp_path / "stereo.dl2.h5"
-    result = run_cli(
-        "sst1m-apply-models",
-        "--input",
-        stereo,
-        "--models-dir",
-        trained_models,
-        "--output",
-        dl2,
-        "--variant",
-        "stereo",
-    )
-    assert result.returncode == 0, result.stderr
+    stereo, dl2 = simulated_stereo_run["stereo_dl1"], simulated_stereo_run["dl2"]
     with TableLoader(dl2) as loader:
         events = loader.read_subarray_events()
     valid = np.asarray(events["stereo_disp_is_valid"])

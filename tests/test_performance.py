@@ -4,7 +4,7 @@ import astropy.units as u
 import numpy as np
 import pytest
 import tables
-from astropy.table import QTable, Table
+from astropy.table import QTable, Table, join
 from astropy.time import Time
 from conftest import run_cli
 from ctapipe.core import QualityQuery
@@ -15,6 +15,10 @@ from pyirf.utils import calculate_theta
 
 from ctapipe_sst1m.instrument import sst1m_subarray
 from ctapipe_sst1m.io.model_sets import MODELS_ID_ATTR
+from ctapipe_sst1m.performance.effective_area import (
+    effective_area_table,
+    is_point_like,
+)
 from ctapipe_sst1m.performance.inputs import (
     PerformanceInputError,
     available_variants,
@@ -139,6 +143,7 @@ def write_dl2(
     seed=0,
     variants=("mono", "stereo"),
     models_id="models-1",
+    viewcone_deg=None,
 ):
     """
     A simulated DL2 file in the layout of sst1m-apply-models (ctapipe 0.32).
@@ -148,7 +153,8 @@ def write_dl2(
     trigger one telescope; 10 % of the telescope predictions are invalid (NaN). The
     predictions are the truth smeared by SMEARING, gammaness = sigmoid(N(1, 1)) for
     gammas and sigmoid(N(0, 1)) for protons; the stereo energy of one-telescope events
-    is 3 times too high (they must not enter the stereo tag).
+    is 3 times too high (they must not enter the stereo tag). The simulated viewcone is
+    ``viewcone_deg`` (default: 0 for gammas, point-like, and 5 for protons).
     """
     rng = np.random.default_rng(seed)
     sst1m_subarray((1, 2)).to_hdf(path)
@@ -227,7 +233,10 @@ def write_dl2(
         spectral_index=[-2.0],
         max_scatter_range=[500.0] * u.m,
         min_viewcone_radius=[0.0] * u.deg,
-        max_viewcone_radius=[0.0 if gamma else 5.0] * u.deg,
+        max_viewcone_radius=[
+            viewcone_deg if viewcone_deg is not None else 0.0 if gamma else 5.0
+        ]
+        * u.deg,
     )
     for variant in variants:
         used = np.zeros((n, 2), dtype=bool)
@@ -540,6 +549,218 @@ def test_bootstrap_is_chunked(monkeypatch):
     assert chunked["resolution_err"][0] == whole["resolution_err"][0]
 
 
+def power_law_energies(n, index, energy_min, energy_max, rng):
+    """``n`` energies (TeV) drawn from E^index between energy_min and energy_max."""
+    g = index + 1
+    return (energy_min**g + rng.uniform(size=n) * (energy_max**g - energy_min**g)) ** (
+        1 / g
+    )
+
+
+def test_effective_area_of_a_known_selection():
+    """30 % of the simulated showers kept at random: A = 0.3 π r², binomial errors."""
+    rng = np.random.default_rng(12)
+    n_showers, radius = 400_000, 500 * u.m
+    simulation = SimulatedEventsInfo(
+        n_showers=n_showers,
+        energy_min=0.2 * u.TeV,
+        energy_max=300 * u.TeV,
+        max_impact=radius,
+        spectral_index=-2.0,
+        viewcone_min=0 * u.deg,
+        viewcone_max=0 * u.deg,
+    )
+    assert is_point_like(simulation)
+    energy = power_law_energies(n_showers, -2.0, 0.2, 300.0, rng)
+    kept = rng.uniform(size=n_showers) < 0.3
+    events = QTable(
+        {
+            "true_energy": energy[kept] * u.TeV,
+            "gammaness": rng.uniform(size=np.count_nonzero(kept)),
+        }
+    )
+    bins = np.logspace(-1, 3, 21) * u.TeV
+    table = effective_area_table(events, simulation, bins, gammaness_cut=0.75)
+    area = (np.pi * radius**2).to(u.m**2)
+
+    assert table["effective_area"].unit == u.m**2 and table.meta["GH_CUT"] == 0.75
+    assert table["n_simulated"].sum() == pytest.approx(n_showers)
+    assert table["n_selected"].sum() == np.count_nonzero(kept)
+    # bins outside 0.2-300 TeV (0.1-0.16, 398-1000 TeV) have no simulated showers
+    outside = (bins[1:] <= 0.2 * u.TeV) | (bins[:-1] >= 300 * u.TeV)
+    assert np.count_nonzero(outside) == 3
+    assert np.isnan(table["effective_area"][outside]).all()
+    assert np.isnan(table["effective_area_err"][outside]).all()
+    # the binomial errors describe the scatter around 0.3 π r² (17 bins, 56 to 36 000
+    # selected showers each)
+    inside = ~outside
+    pulls = (table["effective_area"][inside] - 0.3 * area) / table[
+        "effective_area_err"
+    ][inside]
+    assert 0.6 < np.std(pulls) < 1.5 and abs(np.mean(pulls)) < 0.75
+    assert np.max(np.abs(pulls)) < 4
+    # the gammaness cut keeps a quarter of them, in every bin at most as many
+    assert table["n_selected_gh_cut"].sum() / table["n_selected"].sum() == (
+        pytest.approx(0.25, abs=0.01)
+    )
+    assert np.all(
+        table["effective_area_gh_cut"][inside] <= table["effective_area"][inside]
+    )
+    np.testing.assert_allclose(
+        table["effective_area_gh_cut"][inside] / area, 0.3 * 0.25, rtol=0.5
+    )
+
+    diffuse = SimulatedEventsInfo(
+        n_showers=n_showers,
+        energy_min=0.2 * u.TeV,
+        energy_max=300 * u.TeV,
+        max_impact=radius,
+        spectral_index=-2.0,
+        viewcone_min=0 * u.deg,
+        viewcone_max=3 * u.deg,
+    )
+    assert not is_point_like(diffuse)
+    with pytest.raises(ValueError, match="point-like"):
+        effective_area_table(events, diffuse, bins, 0.75)
+
+
+@pytest.mark.parametrize(
+    ("n_corsika", "reuse", "efficiency"), [(20_000, 1, 0.9), (5_000, 10, 0.6)]
+)
+def test_effective_area_errors_match_the_scatter_of_simulations(
+    n_corsika, reuse, efficiency
+):
+    """The errors predict the scatter of A between independent simulations, for a high
+    efficiency and with reused showers (where the binomial error of the showers in the
+    bin, sqrt(p (1 - p) / N_simulated), is 3 times too small)."""
+    rng = np.random.default_rng(13)
+    radius = 500 * u.m
+    simulation = SimulatedEventsInfo(
+        n_showers=n_corsika * reuse,
+        energy_min=0.2 * u.TeV,
+        energy_max=300 * u.TeV,
+        max_impact=radius,
+        spectral_index=-2.0,
+        viewcone_min=0 * u.deg,
+        viewcone_max=0 * u.deg,
+    )
+    # 5 bins with 28 % to 0.16 % of the CORSIKA showers each (5500 to 8 showers)
+    bins = np.logspace(-0.5, 2, 6) * u.TeV
+    areas, errors = [], []
+    for _ in range(200):
+        energy = np.repeat(power_law_energies(n_corsika, -2.0, 0.2, 300.0, rng), reuse)
+        kept = rng.uniform(size=energy.size) < efficiency
+        events = QTable(
+            {
+                "true_energy": energy[kept] * u.TeV,
+                "gammaness": np.ones(np.count_nonzero(kept)),
+            }
+        )
+        table = effective_area_table(events, simulation, bins, 0.5, shower_reuse=reuse)
+        assert table.meta["REUSE"] == reuse
+        areas.append(table["effective_area"].to_value(u.m**2))
+        errors.append(table["effective_area_err"].to_value(u.m**2))
+    scatter, error = np.std(areas, axis=0), np.mean(errors, axis=0)
+    np.testing.assert_allclose(scatter / error, 1, atol=0.2)
+    np.testing.assert_allclose(
+        np.mean(areas, axis=0),
+        efficiency * np.pi * radius.to_value(u.m) ** 2,
+        rtol=0.02,
+    )
+    n_simulated = simulation.calculate_n_showers_per_energy(bins)
+    binomial = (
+        np.pi
+        * radius.to_value(u.m) ** 2
+        * np.sqrt(efficiency * (1 - efficiency) / n_simulated)
+    )
+    assert np.all(scatter / binomial > 2.5)
+
+
+def hand_effective_area(path, low, high, gammaness_cut):
+    """
+    Stereo effective area in [low, high) TeV from the tables of a DL2 file, without pyirf.
+
+    N_selected: showers with the three stereo predictions valid and made with every
+    telescope (and gammaness >= cut); N_simulated: the showers of the runs'
+    power law in the bin (n_showers × shower_reuse); A = N_selected / N_simulated π r².
+    """
+    runs = read_table(path, "/configuration/simulation/run")
+    n_showers = np.sum(runs["n_showers"] * runs["shower_reuse"])
+    g = runs["spectral_index"][0] + 1
+    energy_min = runs["energy_range_min"].quantity[0].to_value(u.TeV)
+    energy_max = runs["energy_range_max"].quantity[0].to_value(u.TeV)
+    low, high = max(low, energy_min), min(high, energy_max)
+    n_simulated = n_showers * (high**g - low**g) / (energy_max**g - energy_min**g)
+    area = np.pi * runs["max_scatter_range"].quantity[0].to_value(u.m) ** 2
+
+    events = read_table(path, "/simulation/event/subarray/shower")[
+        "obs_id", "event_id", "true_energy"
+    ]
+    for group, prefix in (
+        ("energy", "stereo_regressor"),
+        ("geometry", "stereo_disp"),
+        ("particle_type", "stereo_classifier"),
+    ):
+        table = read_table(path, f"/dl2/event/subarray/{group}/{prefix}")
+        keep = table[f"{prefix}_is_valid"] & np.all(
+            table[f"{prefix}_telescopes"], axis=1
+        )
+        names = ["obs_id", "event_id"]
+        if prefix == "stereo_classifier":
+            names.append("stereo_classifier_prediction")
+        events = join(events, table[keep][names], keys=["obs_id", "event_id"])
+    energy = events["true_energy"].quantity.to_value(u.TeV)
+    in_bin = (energy >= low) & (energy < high)
+    passes = in_bin & (events["stereo_classifier_prediction"] >= gammaness_cut)
+    n_selected, n_passing = np.count_nonzero(in_bin), np.count_nonzero(passes)
+    return {
+        "n_selected": n_selected,
+        "n_selected_gh_cut": n_passing,
+        "effective_area": n_selected / n_simulated * area,
+        "effective_area_gh_cut": n_passing / n_simulated * area,
+    }
+
+
+def check_effective_area(table):
+    """Finite positive areas where events are, the gammaness cut never adds any."""
+    assert table["effective_area"].unit == u.m**2
+    filled = table["n_selected"] > 0
+    assert filled.any()
+    assert (table["effective_area"][filled] > 0 * u.m**2).all()
+    assert (table["effective_area_err"][filled] > 0 * u.m**2).all()
+    passing = table["n_selected_gh_cut"] > 0
+    assert (table["effective_area_gh_cut"][passing] > 0 * u.m**2).all()
+    assert (table["n_selected_gh_cut"] <= table["n_selected"]).all()
+    simulated = table["n_simulated"] > 0
+    assert np.isfinite(table["effective_area"][simulated]).all()
+    assert (
+        table["effective_area_gh_cut"][simulated] <= table["effective_area"][simulated]
+    ).all()
+    # the simulated area bounds it, up to the fluctuations of the simulated showers
+    area = np.pi * (table.meta["MAX_IMP"] * u.m) ** 2
+    assert (
+        table["effective_area"][simulated] - 3 * table["effective_area_err"][simulated]
+        <= area
+    ).all()
+
+
+def check_hand_effective_area(table, path):
+    """The fullest bin of a stereo table against `hand_effective_area`."""
+    i = np.argmax(table["n_selected"])
+    expected = hand_effective_area(
+        path,
+        table["energy_min"][i].to_value(u.TeV),
+        table["energy_max"][i].to_value(u.TeV),
+        table.meta["GH_CUT"],
+    )
+    assert expected["n_selected"] > 0 and expected["n_selected_gh_cut"] > 0
+    for name, value in expected.items():
+        if name.startswith("n_"):
+            assert table[name][i] == value, name
+        else:
+            assert table[name][i].to_value(u.m**2) == pytest.approx(value, rel=1e-9)
+
+
 def test_read_tag_events(dl2_files):
     gamma_path, _ = dl2_files
     assert available_variants(gamma_path) == ["mono", "stereo"]
@@ -655,6 +876,8 @@ def test_cli(dl2_files, tmp_path):
         "auc_per_energy",
         "gammaness_cuts_efficiency",
     ]
+    # the gammas are point-like: effective areas too
+    stems.append("effective_area")
     expected = {f"{stem}_{tag}.ecsv" for stem in stems for tag in tags}
     expected |= {
         "summary.ecsv",
@@ -663,6 +886,7 @@ def test_cli(dl2_files, tmp_path):
         "angular_resolution.png",
         "roc.png",
         "gammaness_cuts.png",
+        "effective_area.png",
     }
     assert {p.name for p in output.iterdir()} == expected
     assert not [
@@ -708,6 +932,16 @@ def test_cli(dl2_files, tmp_path):
     stored = read_table(output / "performance.h5", "/stereo/gammaness_cuts_efficiency")
     np.testing.assert_allclose(stored["cut"], cuts["cut"])
     assert stored["low"].unit == u.TeV
+
+    for tag in tags:
+        check_effective_area(QTable.read(output / f"effective_area_{tag}.ecsv"))
+    effective_area = QTable.read(output / "effective_area_stereo.ecsv")
+    check_hand_effective_area(effective_area, gamma_path)
+    assert effective_area.meta["GH_CUT"] == 0.75
+    stored = read_table(output / "performance.h5", "/stereo/effective_area")
+    np.testing.assert_allclose(
+        stored["effective_area_gh_cut"], effective_area["effective_area_gh_cut"]
+    )
 
     # the output exists: refused without --overwrite, replaced with it
     result = run_performance(
@@ -757,3 +991,62 @@ def test_cli_refuses_bad_inputs(dl2_files, tmp_path):
     assert result.returncode == 1
     assert f"file {dl1} holds no DL2 predictions" in result.stderr
     assert not (tmp_path / "dl1").exists()
+
+
+def test_cli_diffuse_gammas_have_no_effective_area(dl2_files, tmp_path):
+    _, proton_path = dl2_files
+    diffuse = write_dl2(
+        tmp_path / "gamma_diffuse.dl2.h5", "gamma", n_events=1000, viewcone_deg=3.0
+    )
+    output = tmp_path / "performance"
+    result = run_performance(
+        "--gamma",
+        diffuse,
+        "--proton",
+        proton_path,
+        "--output-dir",
+        output,
+        "--variant",
+        "stereo",
+        "--PerformanceTool.n_bootstrap_resamples=0",
+        "--log-level",
+        "INFO",
+    )
+    assert result.returncode == 0, result.stderr
+    assert "no effective area" in result.stderr and "diffuse" in result.stderr
+    names = {p.name for p in output.iterdir()}
+    assert "energy_resolution_stereo.ecsv" in names
+    assert not [name for name in names if name.startswith("effective_area")]
+    with tables.open_file(output / "performance.h5") as h5file:
+        assert "/stereo/roc" in h5file and "/stereo/effective_area" not in h5file
+
+
+@pytest.mark.slow
+def test_effective_area_of_the_small_production(small_dl2, tmp_path):
+    """Point gammas of sst1m-simulate through the models: the effective area of every
+    tag, the stereo one checked by hand against the DL2 file's tables."""
+    output = tmp_path / "performance"
+    gamma_path = small_dl2["gamma_point"]
+    result = run_performance(
+        "--gamma",
+        gamma_path,
+        "--proton",
+        small_dl2["proton"],
+        "--output-dir",
+        output,
+        "--PerformanceTool.n_bootstrap_resamples=0",
+    )
+    assert result.returncode == 0, result.stderr
+    tags = list(QTable.read(output / "summary.ecsv")["tag"])
+    assert "stereo" in tags
+    assert {p.name for p in output.glob("effective_area_*.ecsv")} == {
+        f"effective_area_{tag}.ecsv" for tag in tags
+    }
+    for tag in tags:
+        check_effective_area(QTable.read(output / f"effective_area_{tag}.ecsv"))
+    stereo = QTable.read(output / "effective_area_stereo.ecsv")
+    check_hand_effective_area(stereo, gamma_path)
+    runs = read_table(gamma_path, "/configuration/simulation/run")
+    assert stereo.meta["REUSE"] == runs["shower_reuse"][0]
+    assert stereo.meta["N_SHOWERS"] == np.sum(runs["n_showers"] * runs["shower_reuse"])
+    assert (output / "effective_area.png").stat().st_size > 0

@@ -1,11 +1,13 @@
 """Outputs that appear under their final name only when they are complete."""
 
+import gzip
+import io
 import os
 import secrets
 import shutil
 from pathlib import Path
 
-__all__ = ["AtomicOutput", "TEMPORARY_SUFFIX", "check_not_an_input"]
+__all__ = ["AtomicOutput", "TEMPORARY_SUFFIX", "check_not_an_input", "write_fits"]
 
 #: the temporary names of outputs being written end with this
 TEMPORARY_SUFFIX = ".part"
@@ -101,3 +103,28 @@ class AtomicOutput:
 
     def __exit__(self, exc_type, exc_value, traceback):
         self.discard()
+
+
+def write_fits(hdulist, path, overwrite=False, inputs=()):
+    """
+    Write a FITS file atomically, gzip-compressed when ``path`` ends in ``.gz``.
+
+    Parameters
+    ----------
+    hdulist : astropy.io.fits.HDUList
+    path : str or os.PathLike
+    overwrite : bool
+        Replace an existing file.
+    inputs : iterable of str or os.PathLike
+        Inputs of the step (an output that is one of them is refused).
+    """
+    with AtomicOutput(path, overwrite=overwrite, inputs=inputs) as output:
+        if Path(path).suffix == ".gz":
+            # the temporary name does not end in .gz, so compress here
+            buffer = io.BytesIO()
+            hdulist.writeto(buffer)
+            with gzip.open(output.temporary, "wb") as f:
+                f.write(buffer.getbuffer())
+        else:
+            hdulist.writeto(output.temporary)
+        output.commit()

@@ -42,6 +42,7 @@ __all__ = [
     "check_same_models",
     "check_simulated",
     "event_weights",
+    "read_shower_reuse",
     "read_simulation_info",
     "read_tag_events",
 ]
@@ -52,6 +53,7 @@ VARIANTS = ("mono", "stereo")
 GAMMA_ID = 0
 PROTON_ID = 101
 SHOWER_TABLE = "/simulation/event/subarray/shower"
+RUN_TABLE = "/configuration/simulation/run"
 DL2_SUBARRAY_GROUP = "/dl2/event/subarray"
 
 
@@ -211,6 +213,26 @@ def read_simulation_info(loader):
         viewcone_min=runs["min_viewcone_radius"].quantity[0],
         viewcone_max=runs["max_viewcone_radius"].quantity[0],
     )
+
+
+def read_shower_reuse(path):
+    """
+    The number of uses of each simulated shower in a file.
+
+    Parameters
+    ----------
+    path : str or Path
+        Simulated DL2 file.
+
+    Returns
+    -------
+    int
+        ``shower_reuse`` of ``/configuration/simulation/run``, the largest one if the
+        runs differ (it only enters statistical errors, which it enlarges).
+    """
+    with tables.open_file(path, mode="r") as h5file:
+        reuse = h5file.get_node(RUN_TABLE).col("shower_reuse")
+    return int(np.max(reuse))
 
 
 def _column(table, name, fill_value):

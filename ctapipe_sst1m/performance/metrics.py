@@ -56,6 +56,8 @@ class TagPerformance:
     auc_per_energy: QTable
     gammaness_cuts_efficiency: QTable
     summary: dict
+    #: per true-energy bin, point-like gammas only (`effective_area.effective_area_table`)
+    effective_area: QTable | None = None
 
 
 def _blank_sparse_bins(table, columns, min_events):

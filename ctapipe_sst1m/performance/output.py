@@ -3,7 +3,7 @@
 from astropy.table import QTable
 from ctapipe.io import write_table
 
-__all__ = ["TAG_TABLES", "summary_table", "write_performance"]
+__all__ = ["OPTIONAL_TAG_TABLES", "TAG_TABLES", "summary_table", "write_performance"]
 
 
 #: output tables of a tag: attributes of TagPerformance, ECSV file stems and HDF5 node names
@@ -14,6 +14,8 @@ TAG_TABLES = (
     "auc_per_energy",
     "gammaness_cuts_efficiency",
 )
+#: output tables only some tags have (None otherwise): the effective area of point gammas
+OPTIONAL_TAG_TABLES = ("effective_area",)
 
 
 def summary_table(results, meta):
@@ -41,6 +43,8 @@ def write_performance(directory, results, summary):
     """
     Write the tables of every tag as ECSV files and into ``performance.h5``.
 
+    The optional tables (`OPTIONAL_TAG_TABLES`) are written for the tags that have them.
+
     Parameters
     ----------
     directory : Path
@@ -58,8 +62,10 @@ def write_performance(directory, results, summary):
     h5_path = directory / "performance.h5"
     written = []
     for tag, result in results.items():
-        for name in TAG_TABLES:
+        for name in TAG_TABLES + OPTIONAL_TAG_TABLES:
             table = getattr(result, name)
+            if table is None:
+                continue
             path = directory / f"{name}_{tag}.ecsv"
             table.write(path, format="ascii.ecsv")
             written.append(path)

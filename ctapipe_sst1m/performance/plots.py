@@ -6,12 +6,16 @@ and no global figure state is kept, so the plots work with any backend.
 """
 
 import astropy.units as u
+import numpy as np
 from matplotlib.figure import Figure
 
 __all__ = ["plot_performance"]
 
 
 def _energy_axis(ax, label):
+    if not np.all(np.isfinite(ax.dataLim.intervalx)):
+        # nothing finite to show (every bin too sparse): a log axis needs limits
+        ax.set_xlim(0.1, 1000)
     ax.set_xscale("log")
     ax.set_xlabel(label)
     ax.grid(True, which="both", alpha=0.3)
@@ -178,9 +182,55 @@ def plot_gammaness_cuts(results, path):
     fig.savefig(path, dpi=100)
 
 
+def plot_effective_area(results, path):
+    """
+    Effective area versus true energy, with valid predictions and after the gammaness cut.
+
+    Parameters
+    ----------
+    results : dict[str, ctapipe_sst1m.performance.metrics.TagPerformance]
+        Per tag; the tags without an effective area are left out.
+    path : Path
+        Output PNG.
+    """
+    fig = Figure(figsize=(7, 5), layout="constrained")
+    ax = fig.subplots()
+    for i, (tag, result) in enumerate(results.items()):
+        table = result.effective_area
+        if table is None:
+            continue
+        center = table["energy_center"].to_value(u.TeV)
+        xerr = [
+            center - table["energy_min"].to_value(u.TeV),
+            table["energy_max"].to_value(u.TeV) - center,
+        ]
+        for suffix, marker, label in (
+            ("", "o", f"{tag}, valid predictions"),
+            ("_gh_cut", "s", f"{tag}, gammaness ≥ {table.meta['GH_CUT']:g}"),
+        ):
+            ax.errorbar(
+                center,
+                table[f"effective_area{suffix}"].to_value(u.m**2),
+                xerr=xerr,
+                yerr=table[f"effective_area{suffix}_err"].to_value(u.m**2),
+                fmt=marker,
+                ms=5,
+                color=f"C{i}",
+                mfc="none" if suffix else None,
+                lw=1,
+                label=label,
+            )
+    _energy_axis(ax, "true energy [TeV]")
+    ax.set_yscale("log")
+    ax.set_ylabel("effective area [m²]")
+    ax.legend(fontsize="x-small", ncol=2)
+    fig.savefig(path, dpi=100)
+
+
 def plot_performance(directory, results):
     """
-    Write energy_resolution.png, angular_resolution.png, roc.png and gammaness_cuts.png.
+    Write energy_resolution.png, angular_resolution.png, roc.png, gammaness_cuts.png
+    and, if a tag has an effective area (point-like gammas), effective_area.png.
 
     Parameters
     ----------
@@ -200,6 +250,8 @@ def plot_performance(directory, results):
         "roc.png": plot_roc,
         "gammaness_cuts.png": plot_gammaness_cuts,
     }
+    if any(result.effective_area is not None for result in results.values()):
+        plots["effective_area.png"] = plot_effective_area
     for name, function in plots.items():
         function(results, directory / name)
     return [directory / name for name in plots]

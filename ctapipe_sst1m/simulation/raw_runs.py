@@ -92,6 +92,11 @@ class _RunWriter:
             path.unlink(missing_ok=True)
 
 
+def _poisson_interval_ns(rng, mean_ns):
+    """An interval of a Poisson process (at least 1 ns)."""
+    return max(int(rng.exponential(mean_ns)), 1)
+
+
 def write_simulated_raw_runs(
     card_path,
     directory,
@@ -99,6 +104,7 @@ def write_simulated_raw_runs(
     run=1,
     start_time="2024-03-04T22:00:00",
     clock_offset_ns=3_217_000,
+    mean_interval_ns=5_000_000,
     pedestal_interval=10,
     events_per_file=200,
     dc_to_pe=26.8,
@@ -111,7 +117,9 @@ def write_simulated_raw_runs(
 
     Every simulated event where a camera triggers becomes a camera event of that
     telescope (stereo events in both, single-telescope triggers in one), with the
-    White Rabbit time (true time, TAI), the camera clock (telescope 22 off by
+    White Rabbit time (true time, TAI; the events are a Poisson process of mean
+    interval ``mean_interval_ns``, 5 ms: 200 Hz, the order of SST-1M's trigger rates,
+    ≈165 Hz in the 2018 example run of protozfits), the camera clock (telescope 22 off by
     ``clock_offset_ns``), a common SWAT array event number, the TARGET keyword of
     the pointing, and an interleaved pedestal event (NSB only) after every
     ``pedestal_interval`` events of a camera; runs are split into files of
@@ -139,7 +147,12 @@ def write_simulated_raw_runs(
         az=card.pointing_az_deg * u.deg,
         frame=AltAz(obstime=start, location=location),
     ).icrs
-    header = {"TARGET": f"Simulation_W1,{pointing.ra.deg:.4f},{pointing.dec.deg:.4f}"}
+    header = {
+        "TARGET": f"Simulation_W1,{pointing.ra.deg:.4f},{pointing.dec.deg:.4f}",
+        # the camera clocks run on TAI (White Rabbit): a DATE on the same clock (the
+        # writer's default) would make SST1MEventSource take them for UTC, 37 s off
+        "DATE": (start.utc.strftime("%Y-%m-%dT%H:%M:%S"), "File creation date (UTC)"),
+    }
     start_ns = int(tai_ns(start))
     writers = {
         tel_id: _RunWriter(
@@ -152,8 +165,10 @@ def write_simulated_raw_runs(
     rng = np.random.default_rng(card.seed + 1)
     rows = []
     try:
+        next_time_ns = start_ns + _poisson_interval_ns(rng, mean_interval_ns)
         for number, event in enumerate(source, start=1):
-            time_ns = start_ns + number * 5_000_000 + int(rng.integers(0, 1_000_000))
+            time_ns = next_time_ns
+            next_time_ns = time_ns + _poisson_interval_ns(rng, mean_interval_ns)
             row = {
                 "array_event_number": number,
                 "true_energy_tev": event.simulation.shower.energy.to_value(u.TeV),
@@ -180,9 +195,10 @@ def write_simulated_raw_runs(
                         pedestal_number = (
                             PEDESTAL_ARRAY_NUMBER_OFFSET + writer.event_number + 1
                         )
+                        # between this shower and the next: the files stay in time order
                         writer.write(
                             adc,
-                            time_ns + 1_000_000,
+                            (time_ns + next_time_ns) // 2,
                             offsets[tel_id],
                             8,
                             pedestal_number,

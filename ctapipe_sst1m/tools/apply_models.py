@@ -317,8 +317,9 @@ class ApplyModelsTool(ApplyModels):
                         self.output_path, reconstructor.prefix, location
                     )
                     self.log.info("RA/Dec of %d %s directions", n, reconstructor.prefix)
-        if self.models_dir is not None:
-            with tables.open_file(self.output_path, mode="r+") as h5file:
+        with tables.open_file(self.output_path, mode="r+") as h5file:
+            _carry_sst1m_tables(self.input_url, h5file)
+            if self.models_dir is not None:
                 write_models_record(h5file, self.models_record)
         self.output.commit()
         self.log.info("DL2 written to %s", self.final_output)
@@ -346,6 +347,27 @@ class ApplyModelsTool(ApplyModels):
                     f"{combiner.prefix}: valid {combiner.property} for {n_valid:,} events"
                 )
         return lines
+
+
+#: SST-1M tables of DL1 files that ctapipe's ApplyModels does not copy; DL3 needs them
+#: (target of the run, the telescopes' recorded events of a stereo run)
+CARRIED_TABLES = (
+    "/dl1/service/sst1m_processing",
+    "/dl1/service/coincidence",
+    "/dl1/event/subarray/coincidence",
+)
+
+
+def _carry_sst1m_tables(input_path, output):
+    """Copy the `CARRIED_TABLES` of the input DL1 file into the open DL2 file."""
+    with tables.open_file(input_path) as source:
+        for path in CARRIED_TABLES:
+            if path in source and path not in output:
+                group, name = path.rsplit("/", 1)
+                if group not in output:
+                    parent, child = group.rsplit("/", 1)
+                    output.create_group(parent or "/", child, createparents=True)
+                source.copy_node(path, newparent=output.get_node(group), newname=name)
 
 
 def _telescope_masks(subarray, tel_id_lists):

@@ -1,4 +1,4 @@
-"""sst1m-performance: energy and angular resolution, ROC, gammaness cuts of simulated DL2."""
+"""sst1m-performance: energy and angular resolution, ROC, gammaness cuts, effective area of simulated DL2."""
 
 from pathlib import Path
 
@@ -18,6 +18,7 @@ from ctapipe.core.traits import Path as PathTrait
 from ctapipe.irf.spectra import SPECTRA, Spectra
 
 from ..io.atomic_output import AtomicOutput
+from ..performance.effective_area import effective_area_table, is_point_like
 from ..performance.inputs import (
     VARIANTS,
     PerformanceInputError,
@@ -26,6 +27,7 @@ from ..performance.inputs import (
     check_same_models,
     check_simulated,
     event_weights,
+    read_shower_reuse,
     read_tag_events,
 )
 from ..performance.metrics import evaluate_tag
@@ -55,9 +57,10 @@ class PerformanceTool(Tool):
     """
     Performance of the SST-1M reconstruction on simulated DL2 gammas and protons of
     sst1m-apply-models: energy bias and resolution, angular resolution, ROC and AUC,
-    gammaness cuts, energy threshold and a summary above it, per telescope (mono
-    models), for the combined mono predictions and for stereo. Writes ECSV tables,
-    performance.h5 and PNG plots to the output directory.
+    gammaness cuts, energy threshold and a summary above it, the effective area
+    (point-like gammas), per telescope (mono models), for the combined mono
+    predictions and for stereo. Writes ECSV tables, performance.h5 and PNG plots to
+    the output directory.
     """
 
     name = "sst1m-performance"
@@ -252,6 +255,17 @@ class PerformanceTool(Tool):
         except PerformanceInputError as err:
             self._fail(str(err))
 
+        point_like = is_point_like(gamma_simulation)
+        if point_like:
+            shower_reuse = read_shower_reuse(self.gamma_file)
+        else:
+            self.log.info(
+                "no effective area: the gammas of %s are diffuse (viewcone %s to %s),"
+                " it is computed for point-like gammas only",
+                self.gamma_file,
+                gamma_simulation.viewcone_min,
+                gamma_simulation.viewcone_max,
+            )
         rng = np.random.default_rng(self.bootstrap_seed)
         self.results = {}
         #: gammas and protons with valid predictions per tag
@@ -282,6 +296,14 @@ class PerformanceTool(Tool):
                 self.n_bootstrap_resamples,
                 rng,
             )
+            if point_like:
+                self.results[tag].effective_area = effective_area_table(
+                    gammas[tag],
+                    gamma_simulation,
+                    energy_bins,
+                    self.gammaness_cut,
+                    shower_reuse,
+                )
         if not self.results:
             self._fail(
                 f"no tag has both gammas and protons with valid predictions in {self.gamma_file} and {self.proton_file}"

@@ -10,15 +10,16 @@ from ctapipe.core.traits import Path as PathTrait
 __all__ = ["QuickStartTool", "CONFIG_FILES"]
 
 #: configuration files shipped with the package
-CONFIG_FILES = ("sst1m.yaml", "sst1m_mc.yaml", "sst1m_models.yaml")
+CONFIG_FILES = ("sst1m.yaml", "sst1m_mc.yaml", "sst1m_models.yaml", "sst1m_irf.yaml")
 
 
 class QuickStartTool(Tool):
     """
-    Write sst1m.yaml (real data), sst1m_mc.yaml (simulations) and sst1m_models.yaml
-    (random forests, DL2, performance) into a directory, ready for
-    ``ctapipe-process --config sst1m.yaml`` and ``sst1m-train-models -c sst1m_models.yaml``. Existing files are kept
-    unless --overwrite is given.
+    Write sst1m.yaml (real data), sst1m_mc.yaml (simulations), sst1m_models.yaml
+    (random forests, DL2, performance) and sst1m_irf.yaml (IRFs) into a directory,
+    ready for ``ctapipe-process --config sst1m.yaml``,
+    ``sst1m-train-models -c sst1m_models.yaml`` and ``sst1m-make-irfs -c sst1m_irf.yaml``.
+    Existing files are kept unless --overwrite is given.
     """
 
     name = "sst1m-quickstart"

@@ -1,0 +1,180 @@
+"""
+Excess and significance maps around the target with the ring background.
+
+Needs full-enclosure IRFs with a background model (BKG HDU): one
+`gammapy.datasets.MapDataset` per observation (`MapDatasetMaker` counts, exposure and
+background, `SafeMaskMaker` ``offset-max``), stacked and summed over energy; the
+`RingBackgroundMaker` estimates the OFF counts in a ring around every pixel, away from an
+exclusion circle around the target (its acceptance from the background IRF), and
+`ExcessMapEstimator` correlates the counts within a radius and gives the excess and the
+Li & Ma significance (``sqrt_ts``) of every pixel.
+"""
+
+from dataclasses import dataclass
+
+import numpy as np
+from gammapy.datasets import MapDataset
+from gammapy.estimators import ExcessMapEstimator
+from gammapy.makers import MapDatasetMaker, RingBackgroundMaker, SafeMaskMaker
+from gammapy.maps import MapAxis, WcsGeom
+from regions import CircleSkyRegion
+
+__all__ = ["SkyMaps", "make_sky_maps", "sky_map_summary"]
+
+#: maps of ExcessMapEstimator kept
+ESTIMATOR_MAPS = ("sqrt_ts", "npred_excess", "counts", "npred_background")
+#: energy bins per decade of the map datasets (summed over energy afterwards)
+ENERGY_BINS_PER_DECADE = 2
+
+
+@dataclass
+class SkyMaps:
+    """The sky maps of `make_sky_maps`: 2D `gammapy.maps.WcsNDMap` images."""
+
+    #: Li & Ma significance of the correlated counts against the ring background
+    significance: object
+    #: correlated excess counts
+    excess: object
+    #: correlated counts
+    counts: object
+    #: correlated ring-background counts
+    background: object
+    #: True outside the exclusion circle around the target
+    exclusion: object
+
+    def items(self):
+        """(name, map) pairs: the HDU names of the FITS file."""
+        return [
+            ("SIGNIFICANCE", self.significance),
+            ("EXCESS", self.excess),
+            ("COUNTS", self.counts),
+            ("BACKGROUND", self.background),
+            ("EXCLUSION", self.exclusion),
+        ]
+
+
+def make_sky_maps(
+    observations,
+    position,
+    energy_axis_true,
+    energy_min,
+    energy_max,
+    width,
+    bin_size,
+    offset_max,
+    ring_inner_radius,
+    ring_width,
+    exclusion_radius,
+    correlation_radius,
+):
+    """
+    Excess and significance maps of the stacked observations around the target.
+
+    Parameters
+    ----------
+    observations : gammapy.data.Observations
+        With background IRFs.
+    position : astropy.coordinates.SkyCoord
+        The target, at the map centre.
+    energy_axis_true : gammapy.maps.MapAxis
+        True energy axis of the exposure.
+    energy_min, energy_max : astropy.units.Quantity
+        Range of reconstructed energy summed in the maps.
+    width, bin_size : astropy.units.Quantity
+        Side and pixel size of the square maps.
+    offset_max : astropy.units.Quantity
+        Pixels farther from the pointing of an observation are masked in it.
+    ring_inner_radius, ring_width : astropy.units.Quantity
+        The ring of the background estimate.
+    exclusion_radius : astropy.units.Quantity
+        Radius of the circle around the target left out of the rings.
+    correlation_radius : astropy.units.Quantity
+        Radius within which the counts of every pixel are summed.
+
+    Returns
+    -------
+    SkyMaps
+    """
+    energy_axis = MapAxis.from_energy_bounds(
+        energy_min,
+        energy_max,
+        nbin=ENERGY_BINS_PER_DECADE,
+        per_decade=True,
+        name="energy",
+    )
+    geom = WcsGeom.create(
+        skydir=position,
+        width=(width, width),
+        binsz=bin_size,
+        frame="icrs",
+        axes=[energy_axis],
+    )
+    stacked = MapDataset.create(geom, energy_axis_true=energy_axis_true, name="stacked")
+    maker = MapDatasetMaker(selection=["counts", "exposure", "background"])
+    safe_mask_maker = SafeMaskMaker(methods=["offset-max"], offset_max=offset_max)
+    for obs in observations:
+        empty = MapDataset.create(
+            geom, energy_axis_true=energy_axis_true, name=f"obs_{obs.obs_id}"
+        )
+        stacked.stack(safe_mask_maker.run(maker.run(empty, obs), obs))
+    image_geom = geom.to_image()
+    exclusion = ~image_geom.region_mask(
+        [CircleSkyRegion(position, radius=exclusion_radius)]
+    )
+    ring_maker = RingBackgroundMaker(
+        r_in=ring_inner_radius, width=ring_width, exclusion_mask=exclusion
+    )
+    on_off = ring_maker.run(stacked.to_image())
+    estimator = ExcessMapEstimator(
+        correlation_radius=correlation_radius, selection_optional=[]
+    )
+    maps = estimator.run(on_off)
+    images = {
+        name: maps[name].reduce_over_axes(keepdims=False) for name in ESTIMATOR_MAPS
+    }
+    return SkyMaps(
+        significance=images["sqrt_ts"],
+        excess=images["npred_excess"],
+        counts=images["counts"],
+        background=images["npred_background"],
+        exclusion=exclusion,
+    )
+
+
+def sky_map_summary(sky_maps, position):
+    """
+    The significance at the target, the largest one and its distribution elsewhere.
+
+    Parameters
+    ----------
+    sky_maps : SkyMaps
+    position : astropy.coordinates.SkyCoord
+        The target.
+
+    Returns
+    -------
+    dict
+        ``significance_at_target``, ``excess_at_target``, ``max_significance`` with
+        its ``max_significance_ra_deg``/``dec_deg``, and the mean and standard
+        deviation of the finite significances outside the exclusion circle
+        (``off_significance_mean``, ``off_significance_std``; 0 and 1 without sources).
+    """
+    significance = sky_maps.significance
+    data = significance.data
+    finite = np.isfinite(data)
+    off = data[finite & sky_maps.exclusion.data]
+    peak = np.unravel_index(np.nanargmax(data), data.shape)
+    peak_position = significance.geom.get_coord().skycoord[peak]
+    return {
+        "significance_at_target": float(
+            significance.get_by_coord({"skycoord": position})[0]
+        ),
+        "excess_at_target": float(
+            sky_maps.excess.get_by_coord({"skycoord": position})[0]
+        ),
+        "max_significance": float(data[peak]),
+        "max_significance_ra_deg": float(peak_position.icrs.ra.deg),
+        "max_significance_dec_deg": float(peak_position.icrs.dec.deg),
+        "off_significance_mean": float(np.mean(off)),
+        "off_significance_std": float(np.std(off)),
+    }

@@ -1,0 +1,1 @@
+"""Instrument response functions: telescope set-ups, event selections and cuts for ctapipe's IRF tools."""
