@@ -38,7 +38,7 @@ LAYER_OF = {unit: n for n, units in enumerate(LAYERS) for unit in units}
 #: units that may import each other within their layer (the core is one unit)
 SHARED_LAYER = {0}
 #: tool modules that are helpers of the tools, not tools
-TOOL_HELPERS = {"summary"}
+TOOL_HELPERS = {"summary", "failures"}
 #: the longest module, in lines, without a reason at its top
 MAX_LINES = 500
 

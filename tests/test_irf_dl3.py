@@ -5,6 +5,7 @@ import shutil
 import astropy.units as u
 import numpy as np
 import pytest
+import tables
 from astropy.coordinates import AltAz, EarthLocation, SkyCoord
 from astropy.io import fits
 from astropy.table import QTable
@@ -181,17 +182,20 @@ def test_irfs_agree_with_sst1m_performance(small_dl2, tmp_path):
         rtol=1e-6,
     )
     # the PSF table (0.01 deg bins of source offset) contains 68 % within the
-    # angular resolution, to the binning and the interpolation: 15 %
+    # angular resolution, to its histogram of n events (a containment step of 1/n):
+    # 20 % with 10 events
     psf = PSF3D.read(leaf / "irf_full-enclosure.fits.gz", hdu="PSF")
+    filled = perf["n_events"] >= 10
+    assert np.count_nonzero(filled) >= 3
     radius = psf.containment_radius(
         0.682689,
-        energy_true=perf["true_energy_center"][enough],
+        energy_true=perf["true_energy_center"][filled],
         offset=psf.axes["offset"].center[0],
     )
     np.testing.assert_allclose(
         radius.to_value(u.deg),
-        perf["angular_resolution_68"][enough].to_value(u.deg),
-        rtol=0.15,
+        perf["angular_resolution_68"][filled].to_value(u.deg),
+        rtol=0.2,
     )
 
 
@@ -328,6 +332,26 @@ def test_dl3_of_real_files(
     assert observation.get_pointing_icrs(observation.tmid).separation(pointing) < (
         0.01 * u.deg
     )
+
+    # DL2 without the pointing time series: named, exit status 2, nothing written
+    broken = tmp_path / "no_pointing.dl2.h5"
+    shutil.copy(dl2, broken)
+    with tables.open_file(broken, "r+") as h5file:
+        h5file.remove_node("/dl0/monitoring/telescope/pointing", recursive=True)
+    result = run_cli(
+        "sst1m-dl3",
+        "--input",
+        broken,
+        "--irf-dir",
+        irf_tree,
+        "--output-dir",
+        tmp_path / "no_pointing",
+        "--cuts",
+        "global",
+    )
+    assert result.returncode == 2
+    assert "no pointing time series" in result.stderr and str(broken) in result.stderr
+    assert not (tmp_path / "no_pointing").exists()
 
     # the 2018 file keeps no valid event: the reason, no DL3 file, exit status 1
     dl2_2018, _ = _real_dl2(raw_2018, data_config, trained_models, tmp_path / "r2018")
@@ -497,10 +521,13 @@ def test_analysis_of_our_dl3(simulated_stereo_run, irf_tree, tmp_path):
     stores = {}
     for kind in ("point-like", "full-enclosure"):
         stores[kind] = tmp_path / kind
+        # the global cuts of irf_tree keep every valid event (gammaness >= 0)
         result = _dl3(
             simulated_stereo_run["dl2"],
             irf_tree,
             stores[kind],
+            "--cuts",
+            "global",
             "--kind",
             kind,
             "--source-ra",

@@ -103,7 +103,13 @@ def read_recorded_events(path, setup):
         events = read_table(path, SUBARRAY_TRIGGER_TABLE)
     pointing = {}
     for tel_id in telescope_times:
-        table = read_table(path, f"{DL0_TEL_POINTING_GROUP}/tel_{tel_id:03d}")
+        table = _optional_table(path, f"{DL0_TEL_POINTING_GROUP}/tel_{tel_id:03d}")
+        if table is None:
+            raise ValueError(
+                f"{path}: no pointing time series of telescope {tel_id}"
+                f" ({DL0_TEL_POINTING_GROUP}/tel_{tel_id:03d}); make the DL1 file with"
+                " sst1m-process or sst1m-stereo-match"
+            )
         pointing[tel_id] = (
             tai_ns(table["time"]),
             table["altitude"].quantity.to_value(u.deg),

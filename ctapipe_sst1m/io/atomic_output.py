@@ -1,5 +1,6 @@
 """Outputs that appear under their final name only when they are complete."""
 
+import errno
 import gzip
 import io
 import os
@@ -7,10 +8,63 @@ import secrets
 import shutil
 from pathlib import Path
 
-__all__ = ["AtomicOutput", "TEMPORARY_SUFFIX", "check_not_an_input", "write_fits"]
+__all__ = [
+    "AtomicOutput",
+    "DiskFullError",
+    "TEMPORARY_SUFFIX",
+    "check_not_an_input",
+    "disk_full_error",
+    "write_fits",
+]
 
 #: the temporary names of outputs being written end with this
 TEMPORARY_SUFFIX = ".part"
+#: a file system with less free space than this is taken as full
+FULL_DISK_BYTES = 64 * 1024
+
+
+class DiskFullError(OSError):
+    """Writing an output failed because its file system is full (the message names it)."""
+
+
+def _free_bytes(path):
+    """Free bytes on the file system of ``path`` (or of its nearest existing parent)."""
+    path = Path(path).absolute()
+    while not path.exists() and path != path.parent:
+        path = path.parent
+    return shutil.disk_usage(path).free
+
+
+def disk_full_error(error, path):
+    """
+    The `DiskFullError` behind a write error, or None if the file system is not full.
+
+    HDF5 and astropy do not always pass on ``errno.ENOSPC``: a write error counts as a
+    full disk if its chain carries ENOSPC or "No space left on device", or if the file
+    system of ``path`` has less than 64 kB free after it.
+
+    Parameters
+    ----------
+    error : BaseException
+        The error raised while writing.
+    path : str or os.PathLike
+        The output being written.
+    """
+    chain = error
+    while chain is not None:
+        if getattr(chain, "errno", None) == errno.ENOSPC or (
+            "No space left on device" in str(chain)
+        ):
+            break
+        chain = chain.__cause__ or chain.__context__
+    free = _free_bytes(path)
+    if chain is None and free >= FULL_DISK_BYTES:
+        return None
+    return DiskFullError(
+        errno.ENOSPC,
+        f"No space left on device: writing {path} failed ({free} bytes free on its"
+        " file system); nothing was written under that name",
+    )
 
 
 def check_not_an_input(path, inputs):
@@ -83,7 +137,18 @@ class AtomicOutput:
         self.committed = False
 
     def commit(self):
-        """Rename the complete output to its final name."""
+        """
+        Rename the complete output to its final name.
+
+        Raises
+        ------
+        DiskFullError
+            If the file system is full: a writer (HDF5) may have lost data without an
+            error; the temporary output is deleted.
+        """
+        if _free_bytes(self.temporary) < FULL_DISK_BYTES:
+            self.discard()
+            raise disk_full_error(OSError(errno.ENOSPC, "file system full"), self.path)
         if self.directory and self.path.is_dir():
             shutil.rmtree(self.path)
         os.replace(self.temporary, self.path)

@@ -44,6 +44,7 @@ from ..analysis.theta2 import (
 )
 from ..io.atomic_output import AtomicOutput, check_not_an_input
 from ..version import __version__
+from .failures import reports_full_disk
 from .summary import print_summary
 
 __all__ = ["AnalysisTool", "main"]
@@ -277,6 +278,7 @@ class AnalysisTool(Tool):
         self.log.critical(message)
         self.exit(1)
 
+    @reports_full_disk
     def start(self):
         position = self.target.position
         self.offsets = wobble_offsets(self.observations, position)
@@ -428,6 +430,7 @@ class AnalysisTool(Tool):
             "software": {"ctapipe_sst1m": __version__, "gammapy": gammapy.__version__},
         }
 
+    @reports_full_disk
     def finish(self):
         inputs = [self.datastore, self.datastore_full_enclosure]
         with AtomicOutput(

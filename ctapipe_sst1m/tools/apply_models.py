@@ -34,6 +34,7 @@ from ..io.model_sets import (
 )
 from ..io.sky_coordinates import add_radec_columns, read_pointing_tracks
 from ..version import __version__
+from .failures import reports_full_disk
 from .summary import print_summary
 
 __all__ = ["ApplyModelsTool"]
@@ -306,6 +307,11 @@ class ApplyModelsTool(ApplyModels):
             for column in new_columns:
                 table[column] = stereo[column][rows]
 
+    @reports_full_disk
+    def start(self):
+        super().start()
+
+    @reports_full_disk
     def finish(self):
         super().finish()
         self.h5file.close()

@@ -35,6 +35,7 @@ from ..io.irf_files import CUT_KINDS, IRF_KINDS, IrfFileError, find_irf_files
 from ..io.irf_setups import SETUPS, setup_by_name
 from ..io.model_sets import read_models_record
 from ..time import tai_time
+from .failures import reports_full_disk
 from .summary import print_summary
 
 __all__ = ["DL3Tool", "dl3_file_name", "main"]
@@ -237,6 +238,7 @@ class DL3Tool(Tool):
             ids.add(variant["models_id"])
         return ids
 
+    @reports_full_disk
     def start(self):
         observations = split_observations(
             self.recorded, self.max_gap, self.max_pointing_change
@@ -395,6 +397,7 @@ class DL3Tool(Tool):
             keywords["DEC_OBJ"] = (self.source_dec, "[deg] source Dec (ICRS)")
         return keywords
 
+    @reports_full_disk
     def finish(self):
         all_dl3 = sorted(self.output_dir.glob("sst1m_*.fits.gz"))
         index_files, problems = [], []

@@ -9,6 +9,7 @@ from ctapipe.core.traits import Path as PathTrait
 
 from ..dl3.validation import check_data_store
 from ..io.gadf import write_index_files
+from .failures import reports_full_disk
 from .summary import print_summary
 
 __all__ = ["DL3IndexTool", "find_dl3_files", "main"]
@@ -91,10 +92,12 @@ class DL3IndexTool(Tool):
             )
         self.output_dir.mkdir(parents=True, exist_ok=True)
 
+    @reports_full_disk
     def start(self):
         self.index_files = write_index_files(self.dl3_files, self.output_dir)
         self.problems = check_data_store(self.output_dir) if self.check else []
 
+    @reports_full_disk
     def finish(self):
         for path in self.index_files:
             Provenance().add_output_file(path, role="DL3 index", add_meta=False)

@@ -35,6 +35,7 @@ from ..performance.sensitivity import (
     sensitivity_table,
     theta_cut_table,
 )
+from .failures import reports_full_disk
 from .summary import print_step, print_summary
 
 __all__ = ["IrfStepError", "MakeIrfsTool", "main"]
@@ -393,6 +394,7 @@ class MakeIrfsTool(Tool):
         self._run(IrfTool, self._ctapipe_config(setup, extra), argv, workdir)
         return output, benchmarks
 
+    @reports_full_disk
     def start(self):
         self.written = []
         try:
@@ -477,6 +479,7 @@ class MakeIrfsTool(Tool):
                 output.commit()
         self.written += [bench_path, *outputs]
 
+    @reports_full_disk
     def finish(self):
         for path in self.written:
             Provenance().add_output_file(path, role="IRF", add_meta=False)

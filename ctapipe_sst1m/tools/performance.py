@@ -33,6 +33,7 @@ from ..performance.inputs import (
 from ..performance.metrics import evaluate_tag
 from ..performance.output import summary_table, write_performance
 from ..performance.plots import plot_performance
+from .failures import reports_full_disk
 from .summary import print_summary
 
 __all__ = ["PerformanceQualityQuery", "PerformanceTool", "main"]
@@ -223,6 +224,7 @@ class PerformanceTool(Tool):
             )
         return common
 
+    @reports_full_disk
     def start(self):
         energy_bins = (
             np.logspace(
@@ -309,6 +311,7 @@ class PerformanceTool(Tool):
                 f"no tag has both gammas and protons with valid predictions in {self.gamma_file} and {self.proton_file}"
             )
 
+    @reports_full_disk
     def finish(self):
         summary = summary_table(
             self.results,

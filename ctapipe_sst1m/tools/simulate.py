@@ -17,6 +17,7 @@ from ..plotting import plot_simulation_overview
 from ..simulation.camera import CameraSimulator
 from ..simulation.images import ShowerImager
 from ..simulation.source import SST1MSimulationSource
+from .failures import reports_full_disk
 from .summary import print_summary
 
 __all__ = ["SimulateTool"]
@@ -95,6 +96,7 @@ class SimulateTool(Tool, SimulationCardOptions):
             }
         )
 
+    @reports_full_disk
     def start(self):
         if self.raw_dir is not None:
             self._write_raw_runs()

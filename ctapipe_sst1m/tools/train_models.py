@@ -43,6 +43,7 @@ from ..reco.training import (
     split_rows,
 )
 from ..version import __version__
+from .failures import reports_full_disk
 from .summary import print_step, print_summary
 
 __all__ = ["TrainModelsTool", "DEFAULT_CONFIG", "RECO_FEATURES"]
@@ -317,6 +318,7 @@ class TrainModelsTool(Tool):
             )
         return table, counts
 
+    @reports_full_disk
     def start(self):
         for variant in self.variants:
             self._train_variant(variant)
@@ -463,6 +465,7 @@ class TrainModelsTool(Tool):
                 title=reconstructor.prefix,
             )
 
+    @reports_full_disk
     def finish(self):
         cv_table = write_cross_validation(self.cv_rows, self.part_dir / "report")
         self.record["cross_validation"] = [row._asdict() for row in self.cv_rows]
