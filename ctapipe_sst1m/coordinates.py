@@ -70,18 +70,52 @@ class TrackingPointing:
         tuple of float
             Altitude and azimuth in radians (azimuth in [0, 2 pi)).
         """
-        if (
-            self._block_start_ns is None
-            or not self._block_start_ns <= time_ns <= self._block_end_ns
-        ):
-            self._compute_block(time_ns)
-        position = (time_ns - self._block_start_ns) / (self.grid_step_s * 1e9)
-        index = min(int(position), len(self._alt) - 2)
-        fraction = position - index
-        alt = self._alt[index] + fraction * (self._alt[index + 1] - self._alt[index])
-        az = self._az_unwrapped[index] + fraction * (
-            self._az_unwrapped[index + 1] - self._az_unwrapped[index]
-        )
+        alt, az = self.altaz_rad_sequence(np.array([time_ns], dtype=np.int64))
+        return alt[0], az[0]
+
+    def altaz_rad_sequence(self, times_ns):
+        """
+        Altitude and azimuth at consecutive TAI times (a chunk of events).
+
+        The same grid blocks and interpolation as `altaz_rad`, and the same result as
+        calling it for each time in turn: a time outside the current block starts a
+        new block there.
+
+        Parameters
+        ----------
+        times_ns : numpy.ndarray
+            TAI nanoseconds since 1970-01-01T00:00:00 TAI (int64), in time order.
+
+        Returns
+        -------
+        tuple of numpy.ndarray
+            Altitude and azimuth in radians (azimuth in [0, 2 pi)).
+        """
+        times_ns = np.asarray(times_ns, dtype=np.int64)
+        alt = np.empty(times_ns.shape)
+        az = np.empty(times_ns.shape)
+        start = 0
+        while start < times_ns.size:
+            if (
+                self._block_start_ns is None
+                or not self._block_start_ns <= times_ns[start] <= self._block_end_ns
+            ):
+                self._compute_block(int(times_ns[start]))
+            rest = times_ns[start:]
+            outside = (rest < self._block_start_ns) | (rest > self._block_end_ns)
+            stop = start + (int(np.argmax(outside)) if outside.any() else rest.size)
+            position = (times_ns[start:stop] - self._block_start_ns) / (
+                self.grid_step_s * 1e9
+            )
+            index = np.minimum(position.astype(np.int64), len(self._alt) - 2)
+            fraction = position - index
+            alt[start:stop] = self._alt[index] + fraction * (
+                self._alt[index + 1] - self._alt[index]
+            )
+            az[start:stop] = self._az_unwrapped[index] + fraction * (
+                self._az_unwrapped[index + 1] - self._az_unwrapped[index]
+            )
+            start = stop
         return alt, az % (2 * np.pi)
 
     def altaz_rad_many(self, times_ns):

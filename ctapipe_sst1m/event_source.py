@@ -9,6 +9,7 @@ calibration — which only make sense together; the calibration itself lives in
 """
 
 import heapq
+import itertools
 import re
 from collections import Counter
 from datetime import UTC, timedelta
@@ -18,7 +19,6 @@ from pathlib import Path
 import astropy.units as u
 import numpy as np
 from astropy.coordinates import EarthLocation
-from astropy.io import fits
 from astropy.time import Time
 from ctapipe.containers import (
     CoordinateFrameType,
@@ -31,7 +31,6 @@ from ctapipe.containers import (
     R1CameraContainer,
     SchedulingBlockContainer,
     SchedulingBlockType,
-    TelescopePointingContainer,
 )
 from ctapipe.core.telescope_component import TelescopeParameterLookup
 from ctapipe.core.traits import (
@@ -46,6 +45,7 @@ from ctapipe.core.traits import (
     Path as PathTrait,
 )
 from ctapipe.io import DataLevel, EventSource
+from traitlets import TraitError, validate
 
 from .calibration.nsb import NsbCalibrator
 from .calibration.r0_r1 import SST1MR0Corrections, detect_baseline_divisor
@@ -62,6 +62,7 @@ from .instrument import (
 )
 from .io.containers import SST1MArrayEventContainer
 from .io.target import Target, parse_target
+from .io.zfits_check import ZFitsError, check_events_table, read_events_table
 from .time import NS_PER_S, tai_time
 from .version import __version__ as __version__  # for ctapipe-info --plugins
 
@@ -78,6 +79,10 @@ REQUIRED_COLUMNS = {
     "local_time_nanosec",
     "event_type",
 }
+
+#: events calibrated before their times and pointing are set in one go (astropy
+#: objects per chunk, not per event); small, as they are held in memory
+CHUNK_EVENTS = 16
 
 _RUN_NAME = re.compile(
     r"SST1M(?P<camera>[12])_(?P<date>\d{8})_(?P<run>\d{4})(?:_(?P<subrun>\d{3}))?"
@@ -113,25 +118,6 @@ def obs_id_from_file_name(path):
     if match is None:
         return None
     return int(match["date"]) * 10_000 + int(match["run"])
-
-
-def _read_events_header(path):
-    """
-    Header of the ``Events`` HDU and the file size its data need, or (None, None)
-    if the file is no FITS file with such an HDU.
-    """
-    with open(path, "rb") as f:
-        if f.read(6) != b"SIMPLE":
-            return None, None
-    with fits.open(path, memmap=False, lazy_load_hdus=True) as hdul:
-        for hdu in hdul:
-            header = hdu.header
-            if header.get("EXTNAME") == "Events":
-                data_size = header["NAXIS1"] * header["NAXIS2"] + header.get(
-                    "PCOUNT", 0
-                )
-                return header.copy(), hdu.fileinfo()["datLoc"] + data_size
-    return None, None
 
 
 class SST1MEventSource(EventSource):
@@ -206,7 +192,28 @@ class SST1MEventSource(EventSource):
         ),
     ).tag(config=True)
 
+    verify_checksums = Bool(
+        default_value=True,
+        help=(
+            "Compare each file with its DATASUM and CHECKSUM keywords before reading it"
+            " (a corrupt file is refused). False, or a file without DATASUM: decode the"
+            " file once in a separate process instead, so that corrupt data that crash"
+            " protozfits cannot crash this one (slower, and damage that decodes"
+            " passes unseen)."
+        ),
+    ).tag(config=True)
+
     telescope_locations = telescope_locations_trait()
+
+    @validate("pointing_ra_deg", "pointing_dec_deg")
+    def _check_finite(self, proposal):
+        value = proposal["value"]
+        if value is not None and not np.isfinite(value):
+            raise TraitError(
+                f"SST1MEventSource.{proposal['trait'].name} must be a finite angle"
+                f" in degrees, got {value}"
+            )
+        return value
 
     classes = [SST1MR0Corrections, NsbCalibrator]
 
@@ -215,17 +222,14 @@ class SST1MEventSource(EventSource):
         self.file_paths = self._collect_files()
         self.headers = {}
         for path in self.file_paths:
-            header, needed_size = _read_events_header(path)
-            if header is None or not self._header_is_digicam(header):
-                raise OSError(f"{path}: not an SST-1M DigiCam raw data file")
-            if header.get("ZNAXIS2", 0) == 0:
-                raise OSError(f"{path}: the Events table has no events")
-            size = Path(path).stat().st_size
-            if size < needed_size:
-                raise OSError(
-                    f"{path}: truncated file, {size} bytes but its Events table needs {needed_size}"
-                )
-            self.headers[path] = header
+            table = read_events_table(path)
+            if table is None or not self._header_is_digicam(table.header):
+                raise ZFitsError(f"{path}: not an SST-1M DigiCam raw data file")
+            if table.header.get("ZNAXIS2", 0) == 0:
+                raise ZFitsError(f"{path}: the Events table has no events")
+            # before protozfits reads the file: corrupt data can crash its decoder
+            check_events_table(path, table, self.verify_checksums)
+            self.headers[path] = table.header
 
         self._subarray = sst1m_subarray(DATA_TEL_IDS)
         if self.allowed_tels:
@@ -295,10 +299,10 @@ class SST1MEventSource(EventSource):
                 f"{path}: empty file (0 bytes), not an SST-1M raw data file"
             )
         try:
-            header, _ = _read_events_header(path)
+            table = read_events_table(path)
         except (OSError, ValueError):
             return False
-        return header is not None and SST1MEventSource._header_is_digicam(header)
+        return table is not None and SST1MEventSource._header_is_digicam(table.header)
 
     # ------------------------------------------------------------ properties
     @property
@@ -356,10 +360,13 @@ class SST1MEventSource(EventSource):
         from protozfits import File
 
         path = self.file_paths[0]
-        with File(str(path)) as f:
-            for event in f.Events:
-                return _copy_arrays(_raw_fields(event))
-        raise OSError(f"{path}: the Events table has no events")
+        try:
+            with File(str(path)) as f:
+                for event in f.Events:
+                    return _copy_arrays(_raw_fields(event))
+        except (RuntimeError, ValueError, OSError) as err:
+            raise ZFitsError(f"{path}: corrupt DigiCam data ({err})") from err
+        raise ZFitsError(f"{path}: the Events table has no events")
 
     def _decide_clock_scale(self, header):
         if self.camera_clock_scale != "auto":
@@ -460,7 +467,25 @@ class SST1MEventSource(EventSource):
 
     def _generator(self):
         """
-        Calibrated events in time order.
+        Calibrated events in time order, with trigger times and pointing.
+
+        Events are calibrated one by one and get their astropy times and pointing
+        per chunk of `CHUNK_EVENTS` (integer TAI ns until then); at most
+        ``max_events`` are read and calibrated.
+        """
+        events = self._calibrated_events()
+        if self.max_events:
+            events = itertools.islice(events, self.max_events)
+        for chunk in _in_chunks(events, CHUNK_EVENTS):
+            self._set_times_and_pointing(chunk)
+            # handed over one by one, keeping no reference to those handed over
+            chunk.reverse()
+            while chunk:
+                yield chunk.pop()
+
+    def _calibrated_events(self):
+        """
+        Calibrated events in time order, without times and pointing.
 
         The first events are held back (at most ``NsbCalibrator.max_warm_up_events``)
         until ``NsbCalibrator.warm_up_pedestals`` interleaved pedestals have been
@@ -556,12 +581,9 @@ class SST1MEventSource(EventSource):
         )
         event_type = camera_event_type_to_ctapipe(raw["camera_event_type"])
         camera_ns = self._clock_to_tai_ns(raw["clock_sec"], raw["clock_nsec"])
-        camera_time = tai_time(camera_ns)
         wr_ns = raw["wr_ns"]
-        event.trigger.time = tai_time(wr_ns) if wr_ns > 0 else camera_time
         event.trigger.event_type = event_type
         event.trigger.tels_with_trigger = np.array([tel_id], dtype=np.int16)
-        event.trigger.tel[tel_id].time = camera_time
         event.trigger.tel[tel_id].event_type = event_type
 
         waveform, baseline_adc, present = decoder.decode(raw)
@@ -575,7 +597,6 @@ class SST1MEventSource(EventSource):
             pixel_status=pixel_status,
             selected_gain_channel=np.zeros(N_PIXELS, dtype=np.int8),
             event_type=event_type,
-            event_time=camera_time,
         )
         event.monitoring.tel[tel_id].camera.coefficients.outlier_mask = outliers[
             np.newaxis
@@ -589,18 +610,64 @@ class SST1MEventSource(EventSource):
         sst1m.white_rabbit_time_ns = wr_ns if wr_ns > 0 else -1
         sst1m.baseline_adc = baseline_adc
         sst1m.voltage_drop = float(np.mean(voltage_drop))
-
-        if self.target is not None:
-            alt, az = self._tracking(tel_id).altaz_rad(camera_ns)
-            event.monitoring.tel[tel_id].pointing = TelescopePointingContainer(
-                altitude=alt * u.rad, azimuth=az * u.rad
-            )
-            pointing = event.monitoring.pointing
-            pointing.array_altitude = alt * u.rad
-            pointing.array_azimuth = az * u.rad
-            pointing.array_ra = np.deg2rad(self.target.ra_deg) * u.rad
-            pointing.array_dec = np.deg2rad(self.target.dec_deg) * u.rad
         return event, waveform, baseline_adc
+
+    def _set_times_and_pointing(self, events):
+        """
+        Trigger and camera times and the pointing of a chunk of calibrated events.
+
+        The times are those of ``event.sst1m`` (integer TAI ns): the array trigger
+        time is the White Rabbit time if there is one, else the camera time, which
+        is the telescope trigger, R1 and (pedestals calibrated in the source) DL0
+        time. The pointing is the Alt/Az of the tracked target at the camera time.
+        """
+        tel_ids = [int(event.trigger.tels_with_trigger[0]) for event in events]
+        camera_ns = np.array(
+            [e.sst1m[t].camera_clock_ns for e, t in zip(events, tel_ids)], np.int64
+        )
+        wr_ns = np.array(
+            [e.sst1m[t].white_rabbit_time_ns for e, t in zip(events, tel_ids)],
+            np.int64,
+        )
+        has_wr = wr_ns > 0
+        # one Time array for the chunk; indexing it is cheaper than a Time per value
+        times = tai_time(np.concatenate([camera_ns, wr_ns[has_wr]]))
+        wr_index = len(events) + np.cumsum(has_wr) - 1
+        pointing = self._chunk_pointing(tel_ids, camera_ns)
+        for i, (event, tel_id) in enumerate(zip(events, tel_ids)):
+            camera_time = times[i]
+            event.trigger.time = times[wr_index[i]] if has_wr[i] else camera_time
+            event.trigger.tel[tel_id].time = camera_time
+            event.r1.tel[tel_id].event_time = camera_time
+            if tel_id in event.dl0.tel:
+                event.dl0.tel[tel_id].event_time = camera_time
+            if pointing is not None:
+                alt, az, ra, dec = pointing
+                tel_pointing = event.monitoring.tel[tel_id].pointing
+                tel_pointing.altitude = alt[i]
+                tel_pointing.azimuth = az[i]
+                array_pointing = event.monitoring.pointing
+                array_pointing.array_altitude = alt[i]
+                array_pointing.array_azimuth = az[i]
+                array_pointing.array_ra = ra[i]
+                array_pointing.array_dec = dec[i]
+
+    def _chunk_pointing(self, tel_ids, camera_ns):
+        """Alt, az, RA and Dec (Quantity arrays, rad) of a chunk, or None without target."""
+        if self.target is None:
+            return None
+        tel_ids = np.asarray(tel_ids)
+        alt = np.empty(len(camera_ns))
+        az = np.empty(len(camera_ns))
+        for tel_id in np.unique(tel_ids):
+            mask = tel_ids == tel_id
+            alt[mask], az[mask] = self._tracking(tel_id).altaz_rad_sequence(
+                camera_ns[mask]
+            )
+        n = len(camera_ns)
+        ra = np.full(n, np.deg2rad(self.target.ra_deg))
+        dec = np.full(n, np.deg2rad(self.target.dec_deg))
+        return alt * u.rad, az * u.rad, ra * u.rad, dec * u.rad
 
     def __len__(self):
         """Camera events in the files (at most ``max_events``): the total of progress bars."""
@@ -617,6 +684,12 @@ class SST1MEventSource(EventSource):
                 f"{n} {kind}" for kind, n in sorted(self.event_counts.items())
             )
             self.log.info("%s: read %s", self.file_paths[0].name, summary)
+            if not self.event_counts["SUBARRAY"]:
+                self.log.warning(
+                    "%s: no shower events, read only %s",
+                    self.file_paths[0],
+                    summary,
+                )
         super().close()
 
 
@@ -625,6 +698,27 @@ def _tai_minus_utc_ns(unix_day):
     """TAI - UTC (leap seconds) in ns on a day given as days since 1970-01-01."""
     t = Time(unix_day * 86_400, format="unix", scale="utc")
     return round(t.tai.unix_tai - t.unix) * NS_PER_S
+
+
+def _in_chunks(events, size):
+    """
+    Lists of up to ``size`` consecutive events.
+
+    If reading fails, the events read before the failure come first, then the error.
+    """
+    chunk = []
+    try:
+        for event in events:
+            chunk.append(event)
+            if len(chunk) == size:
+                yield chunk
+                chunk = []
+    except Exception:
+        if chunk:
+            yield chunk
+        raise
+    if chunk:
+        yield chunk
 
 
 def _copy_arrays(raw):

@@ -104,3 +104,45 @@ def test_simulate_on_a_full_disk(full_disk):
         "--SimulateTool.progress_bar=False",
     )
     _assert_reported(result, output)
+
+
+def test_simulated_raw_runs_on_a_full_disk(full_disk):
+    """The raw files and the truth table of a run that cannot be completed are all removed."""
+    raw = full_disk / "raw"
+    result = run_cli(
+        "sst1m-simulate",
+        "--particle",
+        "gamma",
+        "--spectrum",
+        "point",
+        "--n-showers",
+        "400",
+        "--raw-dir",
+        raw,
+        "--SimulateTool.energy_min_tev=2.0",
+        "--SimulateTool.max_impact_m=250",
+    )
+    assert result.returncode == 1, result.stderr
+    assert "No space left on device" in result.stderr and str(raw) in result.stderr
+    # no raw file, no heap file, no truth table; the simulation card (written whole
+    # before the run, the recipe of a rerun) stays
+    assert [p.name for p in raw.rglob("*")] == ["gamma_point.simcard.yaml"]
+
+
+def test_process_on_a_full_disk(data_config, full_disk, tmp_path):
+    """The disk fills up in the middle of the events: no DL1 file, the reason named."""
+    from ctapipe_sst1m.testing import SyntheticRun, write_synthetic_run
+
+    paths, _ = write_synthetic_run(tmp_path, SyntheticRun(n_events=100, seed=3))
+    output = full_disk / "run.dl1.h5"
+    result = run_cli(
+        "sst1m-process",
+        "--input",
+        paths[0],
+        "--output",
+        output,
+        "--config",
+        data_config,
+        "--no-progress",
+    )
+    _assert_reported(result, output)

@@ -1,5 +1,7 @@
 """CoincidenceMatcher: stereo pairs of the two SST-1M telescopes (times, SWAT ids)."""
 
+import logging
+
 import numpy as np
 import pytest
 import yaml
@@ -8,9 +10,13 @@ from traitlets import TraitError
 from ctapipe_sst1m.stereo.coincidence import (
     CoincidenceMatcher,
     MatchResult,
-    assign_closest,
-    candidate_pairs,
-    coincidences_per_offset,
+    OffsetNotFound,
+)
+from ctapipe_sst1m.stereo.offset_scan import coincidences_per_offset
+from ctapipe_sst1m.stereo.pairs import assign_closest, candidate_pairs
+from ctapipe_sst1m.stereo.white_rabbit import (
+    BASELINE_LIGHT_TIME_NS,
+    physical_tolerance_ns,
 )
 from ctapipe_sst1m.testing import simulate_stereo_times
 
@@ -61,7 +67,9 @@ def check_consistent(result, times_1, times_2):
     assert np.all(np.diff(times_1[result.index_1]) >= 0)
     np.testing.assert_array_equal(
         result.delta_t_ns,
-        times_2[result.index_2] - times_1[result.index_1] - result.offset_ns,
+        times_2[result.index_2]
+        - times_1[result.index_1]
+        - result.model_ns(times_1[result.index_1]),
     )
     for classes, times in ((result.counts_1, times_1), (result.counts_2, times_2)):
         assert set(classes) == set(COUNT_KEYS)
@@ -125,7 +133,7 @@ def test_closer_tel1_event_wins_the_other_is_rejected():
 def test_event_with_two_candidates_is_ambiguous():
     times_1 = np.array([5_000, 900_000])
     times_2 = np.array([5_105, 4_990, 50_000])
-    result = CoincidenceMatcher(max_time_diff_ns=200)(times_1, times_2)
+    result = CoincidenceMatcher(white_rabbit_tolerance_ns=200)(times_1, times_2)
     np.testing.assert_array_equal(result.index_1, [0])
     np.testing.assert_array_equal(result.index_2, [1])
     assert result.counts_1 == counts(0, 1, 0, 1)
@@ -133,8 +141,8 @@ def test_event_with_two_candidates_is_ambiguous():
     check_consistent(result, times_1, times_2)
 
 
-def test_max_time_diff_is_inclusive():
-    matcher = CoincidenceMatcher(max_time_diff_ns=100)
+def test_white_rabbit_tolerance_is_inclusive():
+    matcher = CoincidenceMatcher(white_rabbit_tolerance_ns=100)
     result = matcher(np.array([0, 1000]), np.array([100, 1101]))
     np.testing.assert_array_equal(result.index_1, [0])
 
@@ -308,3 +316,202 @@ def test_invalid_configuration():
         CoincidenceMatcher(method="Closest")
     with pytest.raises(TraitError):
         CoincidenceMatcher(offset_scan_step_ns=0)
+
+
+# ------------------------------------------------- SlidingWindow: is the peak real?
+START_NS = 1_709_590_000 * 10**9
+
+
+def periodic_times(rng, n_slots=4000, period_ns=5_000_000):
+    """
+    Quasi-periodic triggers (a 5 ms grid, 100 µs jitter): each slot is a stereo event
+    (60 %) or a single-telescope trigger of either telescope (20 % each).
+
+    Shifting telescope 2 by one period pairs the events of neighbouring slots: 0.8 ×
+    0.8 = 64 % of the slots, more than the 60 % of true pairs at the true offset.
+    """
+    slots = (
+        START_NS + np.arange(n_slots) * period_ns + rng.integers(0, 100_000, n_slots)
+    )
+    kind = rng.choice(3, n_slots, p=[0.6, 0.2, 0.2])
+    return slots[kind != 2], slots[kind != 1] + CLOCK_OFFSET_NS
+
+
+def test_periodic_times_refused_not_aliased(caplog):
+    times_1, times_2 = periodic_times(np.random.default_rng(1))
+    matcher = CoincidenceMatcher(method="SlidingWindow")
+    with pytest.raises(OffsetNotFound) as error:
+        matcher(times_1, times_2)
+    message = str(error.value)
+    assert "not unique" in message
+    assert "not significant" not in message  # aliases are far above chance
+    # the scan summary: both peaks, the chance level, the significance
+    for part in ("best peak", "second-best", "chance level", "independent windows"):
+        assert part in message
+
+    # told to go on, it warns and returns what it found: an alias, not the offset
+    matcher = CoincidenceMatcher(method="SlidingWindow", refuse_ambiguous_offset=False)
+    with caplog.at_level(logging.WARNING):
+        result = matcher(times_1, times_2)
+    assert "not unique" in caplog.text and "used anyway" in caplog.text
+    peak = result.offset_peak
+    assert not peak.is_unique and peak.is_significant
+    assert peak.excess_ratio < 1.2
+    assert abs(abs(result.offset_ns - CLOCK_OFFSET_NS) - 5_000_000) < 200_000
+
+
+def test_chance_coincidences_only_refused():
+    """Two independent Poisson streams: the best peak is a fluctuation of chance."""
+    rng = np.random.default_rng(2)
+    times_1 = START_NS + np.sort(rng.integers(0, 20 * 10**9, 4000))
+    times_2 = START_NS + np.sort(rng.integers(0, 20 * 10**9, 4000))
+    with pytest.raises(OffsetNotFound, match="not significant"):
+        CoincidenceMatcher(method="SlidingWindow")(times_1, times_2)
+    result = CoincidenceMatcher(method="SlidingWindow", refuse_ambiguous_offset=False)(
+        times_1, times_2
+    )
+    peak = result.offset_peak
+    # 4000 × 4000 × 2 ms / 20 s = 1600 per window; the best of 10 windows, ~2σ above
+    assert peak.chance_level == pytest.approx(1600, rel=0.01)
+    assert peak.significance < 3 and peak.excess_ratio < 2
+
+
+def test_offset_peak_of_a_stereo_run(camera_clock_run):
+    """The numbers of the significance test on a run with a true coincidence peak."""
+    sim = camera_clock_run
+    half_width = 1_000_000
+    result = CoincidenceMatcher(method="SlidingWindow")(sim.times_1_ns, sim.times_2_ns)
+    peak = result.offset_peak
+    # chance level n1·n2·(2w + 1)/T of the whole run (the runs overlap fully)
+    duration = max(sim.times_1_ns.max(), sim.times_2_ns.max() - CLOCK_OFFSET_NS) - min(
+        sim.times_1_ns.min(), sim.times_2_ns.min() - CLOCK_OFFSET_NS
+    )
+    expected = len(sim.times_1_ns) * len(sim.times_2_ns) * (2 * half_width + 1)
+    assert peak.chance_level == pytest.approx(expected / duration, rel=0.01)
+    # the true pairs stand above chance; elsewhere the scan stays near chance
+    assert peak.n_coincidences - peak.chance_level == pytest.approx(N_STEREO, rel=0.02)
+    assert abs(peak.second_offset_ns - peak.offset_ns) > 4 * half_width
+    assert peak.excess_ratio > 5
+    assert peak.significance > 30 and peak.n_windows == 10
+    assert peak.problems() == []
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_few_stereo_events_still_significant(seed):
+    """30 stereo showers in 0.2 s (and 12 singles per telescope) pass the test."""
+    short = simulate_stereo_times(
+        30,
+        np.random.default_rng(seed),
+        clock_offset_ns=CLOCK_OFFSET_NS,
+        delay_sigma_ns=CAMERA_CLOCK_SIGMA_NS,
+    )
+    result = CoincidenceMatcher(method="SlidingWindow")(
+        short.times_1_ns, short.times_2_ns
+    )
+    assert short.precision_recall(result) == (1.0, 1.0)
+    assert result.offset_peak.significance >= 5
+    assert result.offset_peak.excess_ratio >= 2
+
+
+# ----------------------------------------------------------- SlidingWindow: drift
+#: a 20-minute run at 150 Hz of stereo showers
+DRIFT_RUN_STEREO = 150 * 1200
+
+
+@pytest.fixture(scope="module")
+def twenty_minute_run():
+    return simulate_stereo_times(
+        DRIFT_RUN_STEREO,
+        np.random.default_rng(7),
+        clock_offset_ns=CLOCK_OFFSET_NS,
+        delay_sigma_ns=CAMERA_CLOCK_SIGMA_NS,
+    )
+
+
+def drifting(sim, drift_ns_per_s):
+    """Telescope-2 times of a camera clock running fast by ``drift_ns_per_s``."""
+    elapsed_s = (sim.times_2_ns - START_NS) / 1e9
+    return sim.times_2_ns + np.rint(drift_ns_per_s * elapsed_s).astype(np.int64)
+
+
+@pytest.mark.parametrize("drift_us_per_s", [0.0, 1.0, 2.0])
+def test_clock_drift_is_fitted(twenty_minute_run, drift_us_per_s):
+    """Up to 2 µs/s over 20 minutes (2.4 ms in all) every pair is found."""
+    sim = twenty_minute_run
+    times_2 = drifting(sim, drift_us_per_s * 1000)
+    result = CoincidenceMatcher(method="SlidingWindow")(sim.times_1_ns, times_2)
+    precision, recall = sim.precision_recall(result)
+    assert precision >= 0.999 and recall >= 0.999
+    assert result.drift_ns_per_s == pytest.approx(drift_us_per_s * 1000, abs=1.0)
+    assert abs(result.offset_ns - CLOCK_OFFSET_NS) < 100
+    assert result.tolerance_ns == 10_000
+    check_consistent(result, sim.times_1_ns, times_2)
+
+
+def test_clock_drift_without_fit_loses_pairs(twenty_minute_run):
+    """A constant offset spreads 1 µs/s over 1.2 ms: pairs within the whole window."""
+    sim = twenty_minute_run
+    times_2 = drifting(sim, 1000)
+    matcher = CoincidenceMatcher(method="SlidingWindow", fit_clock_drift=False)
+    result = matcher(sim.times_1_ns, times_2)
+    precision, recall = sim.precision_recall(result)
+    assert result.drift_ns_per_s == 0
+    assert result.tolerance_ns == matcher.sliding_window_half_width_ns
+    assert precision < 0.9 and recall < 0.9
+
+
+def test_clock_drift_beyond_the_fit(twenty_minute_run, caplog):
+    """3 µs/s: the Δt peak stays as wide as the window, which is reported; 5 µs/s: refused."""
+    sim = twenty_minute_run
+    with caplog.at_level(logging.WARNING):
+        result = CoincidenceMatcher(method="SlidingWindow")(
+            sim.times_1_ns, drifting(sim, 3000)
+        )
+    assert result.tolerance_ns == 1_000_000
+    assert "as wide as the window" in caplog.text
+    with pytest.raises(OffsetNotFound, match="not unique"):
+        CoincidenceMatcher(method="SlidingWindow")(sim.times_1_ns, drifting(sim, 5000))
+
+
+# ------------------------------------------ WhiteRabbitClosest: a physical tolerance
+def test_white_rabbit_tolerance_from_the_baseline():
+    # 155.2 m between the telescopes: 517.7 ns of light travel, plus 100 ns
+    assert BASELINE_LIGHT_TIME_NS == pytest.approx(517.75, abs=0.01)
+    assert physical_tolerance_ns() == 618
+    assert CoincidenceMatcher().white_rabbit_tolerance() == 618
+    assert (
+        CoincidenceMatcher(white_rabbit_tolerance_ns=10_000).white_rabbit_tolerance()
+        == 10_000
+    )
+
+
+def test_white_rabbit_rejects_accidental_coincidences():
+    """
+    150 Hz of singles in each telescope besides 150 Hz of stereo showers (delays up to
+    ~500 ns between the telescopes): the 10 µs window of sst1mpipe pairs unrelated
+    singles, the physical tolerance keeps them out.
+    """
+    sim = simulate_stereo_times(
+        N_STEREO, np.random.default_rng(11), single_fraction=1.0, delay_sigma_ns=100.0
+    )
+    arguments = (sim.times_1_ns, sim.times_2_ns)
+    wide = CoincidenceMatcher(white_rabbit_tolerance_ns=10_000)(*arguments)
+    precision_wide, _ = sim.precision_recall(wide)
+    assert precision_wide < 0.998  # accidental coincidences are there
+
+    result = CoincidenceMatcher()(*arguments)
+    precision, recall = sim.precision_recall(result)
+    assert precision >= 0.999 and recall >= 0.999
+    assert result.tolerance_ns == 618
+    assert np.all(np.abs(result.delta_t_ns) <= 618)
+    check_consistent(result, *arguments)
+
+
+def test_white_rabbit_offset_between_cameras_reported(caplog):
+    """Time stamps 2 µs apart: the pairs beyond the tolerance are reported."""
+    sim = simulate_stereo_times(2_000, np.random.default_rng(12), clock_offset_ns=2_000)
+    with caplog.at_level(logging.WARNING):
+        result = CoincidenceMatcher()(sim.times_1_ns, sim.times_2_ns)
+    assert len(result.index_1) < 100
+    assert "candidate pairs with 618 < |t2 - t1| <= 10000 ns" in caplog.text
+    assert "set white_rabbit_tolerance_ns" in caplog.text

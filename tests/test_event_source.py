@@ -2,16 +2,20 @@ import astropy.units as u
 import numpy as np
 import pytest
 from astropy.coordinates import AltAz, EarthLocation, SkyCoord
+from conftest import run_cli
 from ctapipe.containers import EventType
 from ctapipe.image import ImageCleaner
-from ctapipe.io import DataLevel, EventSource
+from ctapipe.io import DataLevel, EventSource, read_table
 from protozfits import File
 
 from ctapipe_sst1m import SST1MEventSource
 from ctapipe_sst1m.event_source import (
+    _in_chunks,
     camera_event_type_to_ctapipe,
     obs_id_from_file_name,
 )
+from ctapipe_sst1m.testing import SyntheticRun, write_synthetic_run
+from ctapipe_sst1m.time import tai_ns, tai_time
 
 
 def test_plugin_discovery(raw_2018):
@@ -174,3 +178,97 @@ def test_obs_id_fallback(raw_2018):
         assert source.obs_ids == [201808220000]
     with SST1MEventSource(raw_2018, obs_id=42) as source:
         assert source.obs_ids == [42]
+
+
+def test_in_chunks_delivers_events_before_an_error():
+    def events():
+        yield from range(5)
+        raise OSError("corrupt event 5")
+
+    chunks = _in_chunks(events(), 4)
+    assert next(chunks) == [0, 1, 2, 3]
+    # the events read before the failure, then the failure
+    assert next(chunks) == [4]
+    with pytest.raises(OSError, match="corrupt event 5"):
+        next(chunks)
+    assert list(_in_chunks(iter(range(8)), 4)) == [[0, 1, 2, 3], [4, 5, 6, 7]]
+
+
+def test_times_and_pointing_exact(tmp_path, data_config):
+    """
+    Trigger times are the raw White Rabbit and camera-clock nanoseconds, exactly, and
+    the pointing is astropy's Alt/Az at the camera time, in the events of the source
+    (set per chunk of events) and in the DL1 file of sst1m-process.
+    """
+    # two files, 10 % pedestals, a White Rabbit clock 1234 ns ahead of the camera, a
+    # low rate: the run spans ~15 min, across a 600 s block of the pointing grid
+    run = SyntheticRun(
+        n_events=203, n_files=2, rate_hz=0.25, white_rabbit_offset_ns=1234, seed=4
+    )
+    paths, truth = write_synthetic_run(tmp_path, run)
+    assert truth["clock_ns"][-1] - truth["clock_ns"][0] > 700 * 10**9
+    location = EarthLocation(
+        lon=14.782924 * u.deg, lat=49.911800 * u.deg, height=510 * u.m
+    )
+    crab = SkyCoord(ra=83.6331 * u.deg, dec=22.0145 * u.deg)
+
+    def astropy_altaz(time_ns):
+        return crab.transform_to(AltAz(obstime=tai_time(time_ns), location=location))
+
+    def assert_within_arcsec(alt, az, expected):
+        assert np.all(np.abs(alt - expected.alt) < 1 * u.arcsec)
+        az_difference = (az - expected.az + 180 * u.deg) % (360 * u.deg) - 180 * u.deg
+        assert np.all(np.abs(az_difference) < 1 * u.arcsec)
+
+    with SST1MEventSource(paths[0], input_urls=paths[1:]) as source:
+        events = list(source)
+    assert len(events) == run.n_events
+    assert [e.count for e in events] == list(range(run.n_events))
+    camera_ns = np.array([tai_ns(e.trigger.tel[21].time) for e in events])
+    assert np.array_equal(camera_ns, truth["clock_ns"])
+    assert np.array_equal(
+        [tai_ns(e.r1.tel[21].event_time) for e in events], truth["clock_ns"]
+    )
+    assert np.array_equal(
+        [tai_ns(e.trigger.time) for e in events], truth["white_rabbit_ns"]
+    )
+    expected = astropy_altaz(truth["clock_ns"])
+    tel_pointing = [e.monitoring.tel[21].pointing for e in events]
+    assert_within_arcsec(
+        u.Quantity([p.altitude for p in tel_pointing]),
+        u.Quantity([p.azimuth for p in tel_pointing]),
+        expected,
+    )
+    for event, p in zip(events, tel_pointing):
+        array = event.monitoring.pointing
+        assert array.array_altitude == p.altitude and array.array_azimuth == p.azimuth
+        assert u.isclose(array.array_ra, 83.6331 * u.deg)
+        assert u.isclose(array.array_dec, 22.0145 * u.deg)
+
+    output = tmp_path / "dl1.h5"
+    result = run_cli(
+        "sst1m-process",
+        f"--input={paths[0]}",
+        "--SST1MEventSource.all_subruns=True",
+        f"--output={output}",
+        f"--config={data_config}",
+    )
+    assert result.returncode == 0, result.stderr
+    # shower events only (EventTypeFilter), keyed by their SWAT array event number
+    shower = truth["camera_event_type"] != 8
+    by_id = {n: i for i, n in enumerate(truth["array_event_number"])}
+    subarray = read_table(output, "/dl1/event/subarray/trigger")
+    rows = [by_id[n] for n in subarray["event_id"]]
+    assert rows == list(np.flatnonzero(shower))
+    assert np.array_equal(tai_ns(subarray["time"]), truth["white_rabbit_ns"][rows])
+    telescope = read_table(output, "/dl1/event/telescope/trigger")
+    assert np.array_equal(tai_ns(telescope["time"]), truth["clock_ns"][rows])
+    pointing = read_table(output, "/dl0/monitoring/telescope/pointing/tel_021")
+    assert np.array_equal(tai_ns(pointing["time"]), truth["clock_ns"][rows])
+    assert_within_arcsec(
+        pointing["altitude"].quantity,
+        pointing["azimuth"].quantity,
+        astropy_altaz(truth["clock_ns"][rows]),
+    )
+    parameters = read_table(output, "/dl1/event/telescope/parameters/tel_021")
+    assert np.array_equal(parameters["event_id"], subarray["event_id"])

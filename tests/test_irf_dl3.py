@@ -353,9 +353,9 @@ def test_dl3_of_real_files(
     assert "no pointing time series" in result.stderr and str(broken) in result.stderr
     assert not (tmp_path / "no_pointing").exists()
 
-    # the 2018 file keeps no valid event: the reason, no DL3 file, exit status 1
+    # the 2018 file (telescope 22) goes to DL3 too: a data store of one event
     dl2_2018, _ = _real_dl2(raw_2018, data_config, trained_models, tmp_path / "r2018")
-    empty = tmp_path / "dl3_2018"
+    dl3_2018 = tmp_path / "dl3_2018"
     result = run_cli(
         "sst1m-dl3",
         "--input",
@@ -363,9 +363,37 @@ def test_dl3_of_real_files(
         "--irf-dir",
         irf_tree,
         "--output-dir",
+        dl3_2018,
+        "--cuts",
+        "global",
+        "--kind",
+        "full-enclosure",
+    )
+    assert result.returncode == 0, result.stderr
+    assert check_data_store(dl3_2018) == []
+    header = fits.getheader(next(dl3_2018.glob("sst1m_*.fits.gz")), "EVENTS")
+    assert header["INSTRUME"] == "tel_022" and header["EV_COUNT"] >= 1
+
+    # cuts that no event passes: the reason, no DL3 file, exit status 1
+    (irf,) = find_irf_files(irf_tree, "tel_022", "global", "full-enclosure")
+    strict = tmp_path / "strict" / irf.path.name
+    strict.parent.mkdir()
+    with fits.open(irf.path) as hdul:
+        hdul["GH_CUTS"].data["cut"] = 2.0
+        hdul.writeto(strict)
+    empty = tmp_path / "dl3_empty"
+    result = run_cli(
+        "sst1m-dl3",
+        "--input",
+        dl2_2018,
+        "--irf-dir",
+        strict,
+        "--output-dir",
         empty,
         "--cuts",
         "global",
+        "--kind",
+        "full-enclosure",
     )
     assert result.returncode == 1
     assert "no event passes the cuts" in result.stderr

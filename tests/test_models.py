@@ -585,6 +585,23 @@ def test_models_directory_errors(small_production, tmp_path, trained_models):
     assert result.returncode != 0
     assert "stereo_classifier.pkl is missing" in result.stderr
     assert not output.exists()
+    # a corrupt model file: named, exit status 2
+    corrupt = broken / NODE / "mono_regressor.pkl"
+    corrupt.write_bytes(b"garbage")
+    result = run_cli(
+        "sst1m-apply-models",
+        "--input",
+        small_production["gamma_point"],
+        "--models-dir",
+        broken,
+        "--output",
+        output,
+        "--variant",
+        "mono",
+    )
+    assert result.returncode == 2
+    assert f"model file {corrupt} cannot be read" in result.stderr
+    assert not output.exists()
 
 
 @pytest.mark.slow

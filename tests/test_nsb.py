@@ -3,6 +3,9 @@
 import numpy as np
 import pytest
 from astropy.time import Time
+from conftest import run_cli
+from ctapipe.containers import EventType
+from ctapipe.io import read_table
 from traitlets.config import Config
 
 from ctapipe_sst1m import SST1MEventSource
@@ -211,3 +214,109 @@ def test_global_voltage_drop_applied(raw_2018):
     assert events[0].sst1m[22].voltage_drop == pytest.approx(0.9398, abs=5e-4)
     with SST1MEventSource(raw_2018) as source:
         assert next(iter(source)).sst1m[22].voltage_drop == 1.0
+
+
+def test_warm_up_pedestals_counted_twice(tmp_path):
+    """count_warm_up_pedestals_twice: the warm-up pedestals are buffered again as the loop passes them."""
+    run = SyntheticRun(n_events=60, pedestal_interval=4, seed=13)
+    paths, _ = write_synthetic_run(tmp_path, run)
+    events, counts, _ = _events(
+        paths[0],
+        NsbCalibrator={"warm_up_pedestals": 5, "count_warm_up_pedestals_twice": True},
+    )
+    n_events = [
+        e.monitoring.tel[21].camera.pixel_statistics.pedestal_image.n_events
+        for e in events
+    ]
+    # warm-up pedestals at 3, 7, 11, 15, 19: 5 images, one more after each of them
+    assert [n_events[i] for i in (0, 4, 8, 12, 16, 20)] == [5, 6, 7, 8, 9, 10]
+    # later pedestals (23, 27, ..., 55) once each; event 58 comes after 9 of them
+    assert n_events[-2] == 10 + 9
+    # the monitoring counts each pedestal once
+    assert counts[21]["pedestal events"] == 15
+
+
+#: the data configuration's voltage drop on the real files: telescope, factor, images
+#: keeping pixels after cleaning with the correction and without (docs/nsb-calibration.md)
+VOLTAGE_DROP_CASES = {"raw_2017": (21, 0.4988, 89, 18), "raw_2018": (22, 0.9398, 2, 1)}
+
+
+@pytest.mark.parametrize("raw", VOLTAGE_DROP_CASES)
+def test_data_config_corrects_voltage_drop(raw, request, data_config, tmp_path):
+    """sst1m.yaml applies the global voltage drop; the seed's setting is one option away."""
+    tel_id, factor, kept_with, kept_without = VOLTAGE_DROP_CASES[raw]
+    outputs = {"with": tmp_path / "with.h5", "without": tmp_path / "without.h5"}
+    options = {
+        "with": [],
+        "without": ["--NsbCalibrator.apply_global_Vdrop_correction=False"],
+    }
+    for key, output in outputs.items():
+        result = run_cli(
+            "sst1m-process",
+            "--input",
+            request.getfixturevalue(raw),
+            "--output",
+            output,
+            "--config",
+            data_config,
+            *options[key],
+        )
+        assert result.returncode == 0, result.stderr
+
+    def table(key, kind):
+        return read_table(outputs[key], f"/dl1/event/telescope/{kind}/tel_{tel_id:03d}")
+
+    nsb = {key: table(key, "nsb") for key in outputs}
+    showers = nsb["with"]["event_type"] == EventType.SUBARRAY.value
+    drop = nsb["with"]["voltage_drop"][showers]
+    assert np.all(drop == drop[0]) and drop[0] == pytest.approx(factor, abs=1e-4)
+    assert np.all(nsb["without"]["voltage_drop"] == 1.0)
+    # the charges are divided by the factor, nothing else changes
+    images = {key: np.stack(table(key, "images")["image"]) for key in outputs}
+    np.testing.assert_allclose(
+        images["with"] * drop[0], images["without"], rtol=2e-5, atol=2e-4
+    )
+    kept = {
+        key: np.count_nonzero(table(key, "parameters")["morphology_n_pixels"] > 0)
+        for key in outputs
+    }
+    assert kept == {"with": kept_with, "without": kept_without}
+
+
+def test_pedestal_window_raw_std(tmp_path):
+    """Each pedestal's own raw waveform std enters its time window, warm-up pedestals too."""
+    run = SyntheticRun(n_events=40, pedestal_interval=4, seed=18)
+    paths, _ = write_synthetic_run(tmp_path, run)
+    config = Config({"NsbCalibrator": {"pedestal_time_window_s": 1e6}})
+    with SST1MEventSource(paths[0], config=config) as source:
+        events = list(source)
+        source.nsb_calibrator.finish()
+        windows = source.nsb_calibrator.pedestal_windows[21]
+    raw_std = [
+        e.r0.tel[21].waveform[0].std(axis=1, dtype=np.float64)
+        for e in events
+        if e.trigger.event_type == EventType.SKY_PEDESTAL
+    ]
+    # all 10 pedestals are read in the warm-up, their raw waveforms before their images
+    assert len(windows) == 1 and windows[0]["n_events"] == len(raw_std) == 10
+    np.testing.assert_allclose(
+        windows[0]["raw_std_mean"], np.mean(raw_std, axis=0), rtol=1e-12
+    )
+
+
+def test_clipped_voltage_drop_reported(tmp_path, caplog):
+    """A pedestal variance beyond the telescope-21 spline (74.24 ADC^2) gives its edge factor, with a warning."""
+    run = SyntheticRun(n_events=30, pedestal_interval=3, noise_adc=9.5, seed=19)
+    paths, _ = write_synthetic_run(tmp_path, run)
+    events, _, _ = _events(
+        paths[0], NsbCalibrator={"apply_global_Vdrop_correction": True}
+    )
+    edge = voltage_drop_factor(74.24242424, 21)
+    assert all(e.sst1m[21].voltage_drop == pytest.approx(edge) for e in events)
+    warnings = [
+        r.getMessage() for r in caplog.records if "voltage-drop model" in r.getMessage()
+    ]
+    assert len(warnings) == 1
+    assert (
+        "tel 21: pedestal variance" in warnings[0] and "clipped to 0.161" in warnings[0]
+    )

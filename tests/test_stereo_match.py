@@ -3,6 +3,7 @@
 import numpy as np
 import pytest
 import tables
+from astropy.table import Table
 from conftest import run_cli
 from ctapipe.io import HDF5EventSource, TableLoader, read_table
 
@@ -213,10 +214,11 @@ def test_wrong_telescope(swat_wr_run, tmp_path):
     assert not output.exists()
 
 
-def test_no_overlap(swat_wr_run, clock_only_run, tmp_path, data_config):
+def test_no_overlap(swat_wr_run, tmp_path, data_config):
+    """Telescope 22 of the same night, 3 hours later: a warning, no output, exit 0."""
     dl1, _ = swat_wr_run
     later = make_dl1(
-        tmp_path, data_config, start_time_ns=1_709_700_000 * 10**9, seed=23
+        tmp_path, data_config, start_time_ns=(1_709_590_000 + 3 * 3600) * 10**9, seed=23
     )[0]
     output = tmp_path / "stereo.h5"
     result = run_cli(
@@ -229,7 +231,7 @@ def test_no_overlap(swat_wr_run, clock_only_run, tmp_path, data_config):
         output,
     )
     assert result.returncode == 0, result.stderr
-    assert "no telescope-22 file overlaps" in result.stdout
+    assert "0 stereo events, no output: no telescope-22 file overlaps" in result.stdout
     assert not output.exists()
 
 
@@ -334,3 +336,73 @@ def test_one_folder_with_both_telescopes(swat_wr_run, tmp_path):
     pairs = read_table(output, "/dl1/event/subarray/coincidence")
     expected = read_table(reference, "/dl1/event/subarray/coincidence")
     assert list(pairs["event_id"]) == list(expected["event_id"])
+
+
+@pytest.fixture(scope="module")
+def simulated_raw_dl1(tmp_path_factory, data_config):
+    """
+    2,000 point gammas of sst1m-simulate as raw runs of both telescopes (a Poisson
+    process of 200 Hz, telescope 22's camera clock 3.217 ms ahead), through
+    sst1m-process: the DL1 files and the truth table of the pairs.
+    """
+    directory = tmp_path_factory.mktemp("simulated_raw")
+    raw = directory / "raw"
+    result = run_cli(
+        "sst1m-simulate",
+        "--particle",
+        "gamma",
+        "--spectrum",
+        "point",
+        "--n-showers",
+        "2000",
+        "--seed",
+        "0",
+        "--raw-dir",
+        raw,
+        "--SimulateTool.progress_bar=False",
+    )
+    assert result.returncode == 0, result.stderr
+    dl1 = {}
+    for tel_id, prefix in ((21, "SST1M1"), (22, "SST1M2")):
+        (raw_file,) = raw.glob(f"{prefix}_*.fits.fz")
+        dl1[tel_id] = directory / f"tel{tel_id}" / f"tel{tel_id}.dl1.h5"
+        dl1[tel_id].parent.mkdir()
+        result = run_cli(
+            "sst1m-process",
+            "--input",
+            raw_file,
+            "--output",
+            dl1[tel_id],
+            "--config",
+            data_config,
+            "--no-progress",
+        )
+        assert result.returncode == 0, result.stderr
+    (truth_file,) = raw.glob("*_truth.ecsv")
+    return dl1, Table.read(truth_file)
+
+
+@pytest.mark.slow
+def test_sliding_window_on_simulated_raw_runs(simulated_raw_dl1, tmp_path):
+    """The true clock offset, every true pair and no other, a peak that stands out."""
+    dl1, truth = simulated_raw_dl1
+    output = tmp_path / "stereo.h5"
+    result = match(dl1, output, "--method", "SlidingWindow")
+    assert result.returncode == 0, result.stderr
+    both = (truth["tel_021_event_number"] > 0) & (truth["tel_022_event_number"] > 0)
+    # the DL1 event ids are the SWAT numbers, equal for the two halves of a pair
+    true = {(int(n), int(n)) for n in truth["array_event_number"][both]}
+    precision, recall = precision_recall(found_pairs(output), true)
+    summary = read_table(output, "/dl1/service/coincidence")
+    print(
+        f"SlidingWindow on simulated raw runs: {len(true)} true pairs, precision"
+        f" {precision:.3f}, recall {recall:.3f}, offset {summary['offset_ns'][0]} ns,"
+        f" significance {summary['scan_significance'][0]:.1f} sigma, excess ratio"
+        f" {summary['scan_excess_ratio'][0]:.1f}"
+    )
+    assert len(true) >= 50
+    assert precision == 1.0 and recall == 1.0
+    assert abs(summary["offset_ns"][0] - CLOCK_OFFSET_NS) <= 4  # the 4 ns clock
+    assert summary["scan_significance"][0] >= 5
+    assert summary["scan_excess_ratio"][0] >= 2
+    assert summary["tolerance_ns"][0] == 10_000

@@ -10,13 +10,17 @@ transmittance, a per-telescope intensity scale and swapped modules
 (`ctapipe_sst1m.calibration.saturation`) and the pedestal statistics that
 ImageCleanerSST uses to raise its thresholds
 (`ctapipe_sst1m.calibration.pedestals`).
+
+The module is long because the NsbCalibrator owns the options of all these corrections
+(about twenty traitlets with their help) and their order per event; the physics of each
+correction stays in its own module.
 """
 
-from collections import Counter
+from collections import Counter, deque
 
 import numpy as np
 from ctapipe.calib import CameraCalibrator
-from ctapipe.containers import ChunkStatisticsContainer
+from ctapipe.containers import ChunkStatisticsContainer, EventType
 from ctapipe.core import TelescopeComponent
 from ctapipe.core.traits import (
     Bool,
@@ -34,11 +38,12 @@ from .camera_corrections import charge_factor, module_permutation
 from .pedestals import (
     PedestalBuffers,
     PedestalWindow,
+    PreloadedPedestals,
     nsb_rate_label,
     recleaning_statistics,
 )
 from .saturation import reintegrate_saturated_pixels, saturation_coefficients
-from .voltage_drop import camera_voltage_drop
+from .voltage_drop import camera_voltage_drop, clipped_variance_adc2
 
 __all__ = ["NsbCalibrator"]
 
@@ -147,6 +152,16 @@ class NsbCalibrator(TelescopeComponent):
         help="At most this many events are held back while waiting for the warm-up pedestals.",
     ).tag(config=True)
 
+    count_warm_up_pedestals_twice = Bool(
+        default_value=False,
+        help=(
+            "Reproduce the reference pipeline's pedestal buffer, for comparisons only: the"
+            " warm-up pedestals enter the buffers a second time when the event loop reaches"
+            " them, recalibrated with the voltage drop of that moment (sst1mpipe pre-loads"
+            " them and appends them again). False: each pedestal counts once (correct)."
+        ),
+    ).tag(config=True)
+
     min_number_pedestals = Int(
         default_value=100,
         min=0,
@@ -246,6 +261,11 @@ class NsbCalibrator(TelescopeComponent):
         self._base_factor = {}
         self._voltage_drop = {}
         self._dead = {}
+        #: raw waveform std of pedestals whose image is not buffered yet (the warm-up
+        #: adds all raw waveforms first, then the images in the same order)
+        self._pending_raw_std = {tel_id: deque() for tel_id in subarray.tel}
+        self._preloaded = {tel_id: PreloadedPedestals() for tel_id in subarray.tel}
+        self._clipped_drop_reported = set()
         self._swaps = []
         self._module_pixels = None
         #: closed pedestal time windows per telescope (dicts of window statistics)
@@ -273,6 +293,7 @@ class NsbCalibrator(TelescopeComponent):
                 )
             self._swaps = read_swapped_modules(self.swapped_modules_path)
             self._module_pixels = read_module_pixels(self.pixel_mapping_path)
+        self._read_window_transmittance()
 
     # ------------------------------------------------------------ per run
     def module_permutation(self, tel_id, time):
@@ -316,6 +337,27 @@ class NsbCalibrator(TelescopeComponent):
             )
         return self._base_factor[tel_id]
 
+    def _read_window_transmittance(self):
+        """
+        Charge factors of the telescopes with a window transmittance file.
+
+        Read when the component is set up, so that a bad file stops a tool before
+        it opens any output.
+        """
+        for tel_id in self.subarray.tel:
+            try:
+                path = self.window_transmittance_path.tel[tel_id]
+            except KeyError:  # no value: fails at the telescope's first event, if any
+                continue
+            if path is not None:
+                try:
+                    self._charge_factor(tel_id)
+                except ValueError as err:
+                    raise TraitError(
+                        "NsbCalibrator.window_transmittance_path of telescope"
+                        f" {tel_id}: {err}"
+                    ) from None
+
     def _buffers(self, tel_id):
         if tel_id not in self.buffers:
             self.buffers[tel_id] = PedestalBuffers(
@@ -337,12 +379,29 @@ class NsbCalibrator(TelescopeComponent):
 
     def add_pedestal_waveform(self, tel_id, raw_waveform):
         """Add the raw waveform (n_pixels, n_samples, ADC) of a pedestal event."""
+        raw_std = raw_waveform.std(axis=1, dtype=np.float64)
+        self._pending_raw_std[tel_id].append(raw_std)
+        self._add_raw_std(tel_id, raw_std)
+
+    def _add_raw_std(self, tel_id, raw_std):
+        """Buffer a pedestal's raw waveform std; update voltage drop and dead pixels."""
         buffers = self._buffers(tel_id)
-        buffers.add_raw(raw_waveform.std(axis=1, dtype=np.float64))
+        buffers.add_raw(raw_std)
         mean_std = buffers.mean_raw_std
         drop = camera_voltage_drop(mean_std, tel_id, self.voltage_drop_mode)
         if drop is not None:
             self._voltage_drop[tel_id] = drop
+        clipped = clipped_variance_adc2(mean_std, tel_id, self.voltage_drop_mode)
+        if clipped is not None and tel_id not in self._clipped_drop_reported:
+            self._clipped_drop_reported.add(tel_id)
+            self.log.warning(
+                "tel %d: pedestal variance %.1f ADC^2 is beyond the range of the"
+                " voltage-drop model; the factor is clipped to %.3f (charges x %.1f)",
+                tel_id,
+                clipped,
+                np.min(drop),
+                1 / np.min(drop),
+            )
         if self.dynamic_dead_pixel_interpolation:
             self._dead[tel_id] = mean_std < self.dead_pixel_std_threshold_adc
 
@@ -356,7 +415,33 @@ class NsbCalibrator(TelescopeComponent):
         self.charge_histograms[tel_id] += np.histogram(
             image, self.charge_histogram_edges
         )[0]
-        self._add_to_window(tel_id, image, buffers.raw_std[-1], time_ns)
+        raw_std = self._pending_raw_std[tel_id].popleft()
+        self._add_to_window(tel_id, image, raw_std, time_ns)
+        if self.count_warm_up_pedestals_twice:
+            self._preloaded[tel_id].add(
+                time_ns, raw_std, image, self.voltage_drop(tel_id)
+            )
+
+    def _count_preloaded_again(self, event, tel_id):
+        """
+        count_warm_up_pedestals_twice: the warm-up pedestals before this event enter the
+        buffers again, and the event's R1 takes the voltage drop updated by them.
+        """
+        preloaded = self._preloaded[tel_id]
+        if preloaded.loading and event.trigger.event_type == EventType.SKY_PEDESTAL:
+            return  # a warm-up pedestal calibrated ahead of the loop
+        used = self.voltage_drop(tel_id)
+        for raw_std, image, drop in preloaded.reached(
+            event.sst1m[tel_id].camera_clock_ns
+        ):
+            # recalibrated with the voltage drop of this moment, as sst1mpipe's loop does
+            self._buffers(tel_id).add_image(image * drop / self.voltage_drop(tel_id))
+            self._add_raw_std(tel_id, raw_std)
+        drop = self.voltage_drop(tel_id)
+        if not np.array_equal(drop, used):
+            ratio = np.asarray(np.divide(used, drop), dtype=np.float32)
+            event.r1.tel[tel_id].waveform *= ratio[..., np.newaxis]
+            event.sst1m[tel_id].voltage_drop = float(np.mean(drop))
 
     def _add_to_window(self, tel_id, image, raw_std, time_ns):
         window_ns = int(self.pedestal_time_window_s * 1e9)
@@ -389,6 +474,8 @@ class NsbCalibrator(TelescopeComponent):
         baseline_adc : numpy.ndarray
             Baseline per pixel, ADC.
         """
+        if self.count_warm_up_pedestals_twice:
+            self._count_preloaded_again(event, tel_id)
         camera = event.monitoring.tel[tel_id].camera
         factor = self._charge_factor(tel_id)
         outliers = camera.coefficients.outlier_mask[0]

@@ -6,6 +6,8 @@ raw waveform standard deviation (ADC) measures the voltage drop and the dead pix
 their calibrated charge (p.e.) the night-sky background that raises the cleaning
 thresholds. The NsbCalibrator keeps them in sliding buffers, summarises them per time
 window for the monitoring tables, and for re-cleaning reads the windows of a first pass.
+For comparisons with the reference pipeline it can also count the pedestals read ahead
+at the start of a run twice, as sst1mpipe's buffer does (`PreloadedPedestals`).
 """
 
 from collections import deque
@@ -15,6 +17,7 @@ import numpy as np
 __all__ = [
     "PedestalBuffers",
     "PedestalWindow",
+    "PreloadedPedestals",
     "recleaning_statistics",
     "nsb_rate_label",
 ]
@@ -67,6 +70,62 @@ class PedestalBuffers:
     def statistics(self):
         """Mean and std of the buffered pedestal charges (p.e.) and their number, or None."""
         return self._statistics
+
+
+class PreloadedPedestals:
+    """
+    Pedestals read ahead of the event loop (the warm-up), to be buffered a second time.
+
+    sst1mpipe pre-loads the first pedestals of a file into its buffers and appends every
+    pedestal again when its main loop reaches it, so from the first pedestal of the loop
+    on, the pre-loaded ones count twice (reference-pipeline-spec section 3.7). This class
+    reproduces that buffer for comparisons; it is not the correct statistics.
+    """
+
+    def __init__(self):
+        #: True until the event loop starts (the first shower event after the warm-up)
+        self.loading = True
+        self._pedestals = deque()
+
+    def add(self, time_ns, raw_std, image, voltage_drop):
+        """
+        Keep a pedestal buffered during the loading.
+
+        Parameters
+        ----------
+        time_ns : int
+            Camera time of the pedestal (ns).
+        raw_std : numpy.ndarray
+            Raw waveform std per pixel (ADC).
+        image : numpy.ndarray
+            Charge image (p.e.), calibrated with ``voltage_drop``.
+        voltage_drop : float or numpy.ndarray
+            Voltage-drop factor the image was calibrated with.
+        """
+        if self.loading:
+            self._pedestals.append(
+                (time_ns, raw_std, np.array(image, dtype=np.float64), voltage_drop)
+            )
+
+    def reached(self, time_ns):
+        """
+        End the loading and hand out the kept pedestals earlier than an event, once.
+
+        Parameters
+        ----------
+        time_ns : int
+            Camera time of the event the loop has reached (ns).
+
+        Returns
+        -------
+        list of tuple
+            ``(raw_std, image, voltage_drop)`` in time order.
+        """
+        self.loading = False
+        reached = []
+        while self._pedestals and self._pedestals[0][0] < time_ns:
+            reached.append(self._pedestals.popleft()[1:])
+        return reached
 
 
 class PedestalWindow:

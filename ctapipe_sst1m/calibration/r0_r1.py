@@ -9,6 +9,7 @@ from ctapipe.core.traits import (
     List,
     TelescopeParameter,
 )
+from traitlets import TraitError
 
 from ..instrument import GOOD_PIXEL_STATUS
 from ..io.calibration_files import read_pixel_calibration
@@ -54,6 +55,18 @@ def detect_baseline_divisor(samples, baselines, path="<input>"):
         f"{path}: cannot interpret the DigiCam baselines (median {median_baseline:.1f})"
         f" for samples of median {median_sample:.1f} ADC: neither ADC nor 16 x ADC"
     )
+
+
+def _configured_values(lookup, subarray):
+    """
+    ``(tel_id, value)`` of the subarray's telescopes for which a TelescopeParameter
+    lookup has a value (a telescope without one fails at its first event, if any).
+    """
+    for tel_id in subarray.tel:
+        try:
+            yield tel_id, lookup[tel_id]
+        except KeyError:
+            continue
 
 
 class SST1MR0Corrections(TelescopeComponent):
@@ -108,6 +121,40 @@ class SST1MR0Corrections(TelescopeComponent):
         self._inverse_gain = {}
         self._static_outliers = {}
         self.calibration_files = {}
+        self._calibrations = self._read_calibrations()
+        self._check_bad_pixels()
+
+    def _read_calibrations(self):
+        """
+        The dark-run calibration of every file of the subarray's telescopes, by path.
+
+        Read when the component is set up, so that a bad file stops a tool before
+        it opens any output.
+        """
+        calibrations = {}
+        if self.calibration_path is None:
+            return calibrations
+        for tel_id, path in _configured_values(self.calibration_path, self.subarray):
+            if path is None or path in calibrations:
+                continue
+            n_pixels = self.subarray.tel[tel_id].camera.geometry.n_pixels
+            try:
+                calibrations[path] = read_pixel_calibration(path, n_pixels=n_pixels)
+            except ValueError as err:
+                raise TraitError(
+                    f"SST1MEventSource.calibration_path of telescope {tel_id}: {err}"
+                ) from None
+        return calibrations
+
+    def _check_bad_pixels(self):
+        for tel_id, pixels in _configured_values(self.bad_pixels.tel, self.subarray):
+            n_pixels = self.subarray.tel[tel_id].camera.geometry.n_pixels
+            outside = [p for p in pixels if p >= n_pixels]
+            if outside:
+                raise TraitError(
+                    f"SST1MR0Corrections.bad_pixels of telescope {tel_id}: pixel ids"
+                    f" {outside} do not exist (the camera has {n_pixels} pixels)"
+                )
 
     def _prepare(self, tel_id):
         n_pixels = self.subarray.tel[tel_id].camera.geometry.n_pixels
@@ -123,7 +170,7 @@ class SST1MR0Corrections(TelescopeComponent):
                 dc_to_pe[0],
             )
         else:
-            calibration = read_pixel_calibration(path, n_pixels=n_pixels)
+            calibration = self._calibrations[path]
             dc_to_pe = calibration.dc_to_pe
             if self.interpolate_bad_calibrated_pixels:
                 outliers |= ~calibration.good

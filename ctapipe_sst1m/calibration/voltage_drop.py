@@ -18,6 +18,7 @@ __all__ = [
     "baseline_shift_adc",
     "voltage_drop_factor",
     "camera_voltage_drop",
+    "clipped_variance_adc2",
 ]
 
 #: the voltage-drop corrections: none, one factor per camera, one per pixel
@@ -174,3 +175,34 @@ def camera_voltage_drop(mean_raw_std_adc, tel_id, mode):
     if mode == "none":
         return None
     raise ValueError(f"voltage-drop mode {mode!r} is not one of {VOLTAGE_DROP_MODES}")
+
+
+def clipped_variance_adc2(mean_raw_std_adc, tel_id, mode):
+    """
+    The pedestal variance the correction uses if it is beyond the camera's spline.
+
+    Beyond the last knot the variance is clipped (`baseline_shift_adc`), so the factor is
+    that of the edge of the measured range, not a measured one.
+
+    Parameters
+    ----------
+    mean_raw_std_adc : numpy.ndarray
+        Standard deviation of the raw pedestal waveform per pixel (ADC), averaged over
+        the pedestal events of the buffer.
+    tel_id : int
+        Telescope id.
+    mode : str
+        One of `VOLTAGE_DROP_MODES`.
+
+    Returns
+    -------
+    float or None
+        The variance (ADC^2) of the median pixel (``"global"``) or of the highest pixel
+        (``"pixelwise"``) when it is above the range of the spline, else None.
+    """
+    if mode == "none":
+        return None
+    std = np.median(mean_raw_std_adc) if mode == "global" else np.max(mean_raw_std_adc)
+    knots, _, degree = _BASELINE_SHIFT_SPLINES[_camera_number(tel_id)]
+    variance = float(std) ** 2
+    return variance if variance > knots[-degree - 1] else None

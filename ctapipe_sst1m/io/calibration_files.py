@@ -17,6 +17,8 @@ __all__ = [
 
 #: HDF5 keys of the two file formats: dated fits and averaged parameters
 CALIBRATION_KEYS = ("df_param", "param")
+#: ``pandas_type`` of a DataFrame stored in pandas' "fixed" HDF5 format
+PANDAS_FIXED_FRAME = "frame"
 
 
 @dataclass(frozen=True)
@@ -46,10 +48,28 @@ def read_pandas_frame(path, key):
     -------
     dict[str, numpy.ndarray]
         One array per column.
+
+    Raises
+    ------
+    ValueError
+        If the group holds another pandas object or format (e.g. a frame written
+        with ``format="table"``) or no pandas object at all.
     """
     columns = {}
     with tables.open_file(path, mode="r") as h5:
         group = h5.get_node("/", key)
+        pandas_type = getattr(group._v_attrs, "pandas_type", None)
+        if pandas_type != PANDAS_FIXED_FRAME:
+            found = (
+                f"a pandas HDF5 file whose /{key} is a {str(pandas_type)!r} object"
+                if pandas_type
+                else f"an HDF5 file whose /{key} is no pandas object"
+            )
+            raise ValueError(
+                f"{path} is {found}, expected a DataFrame in pandas' fixed format"
+                f" (pandas_type {PANDAS_FIXED_FRAME!r}, DataFrame.to_hdf(..., format="
+                "'fixed')), the format of the SST-1M calibration files"
+            )
         n_blocks = int(group._v_attrs.nblocks)
         for block in range(n_blocks):
             names = [
@@ -98,7 +118,8 @@ def read_pixel_calibration(path, n_pixels=1296):
         ) from None
     if not keys:
         raise ValueError(
-            f"{path}: no calibration table (expected one of {CALIBRATION_KEYS})"
+            f"{path}: no calibration table (expected one of {CALIBRATION_KEYS}):"
+            " not a dark-run calibration file"
         )
 
     columns = read_pandas_frame(path, keys[0])

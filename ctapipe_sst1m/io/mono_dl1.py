@@ -49,28 +49,64 @@ class MonoRunIndex:
         return int(self.camera_time_ns.min()), int(self.camera_time_ns.max())
 
 
-def _is_simulation(path):
+SUBARRAY_TRIGGER_TABLE = "/dl1/event/subarray/trigger"
+TELESCOPE_TRIGGER_TABLE = "/dl1/event/telescope/trigger"
+OBSERVATION_BLOCK_TABLE = "/configuration/observation/observation_block"
+
+
+def _describe(path):
+    """Whether a file is simulated, is a ctapipe DL1 file, and has trigger tables."""
     with tables.open_file(path) as h5:
+        attributes = h5.root._v_attrs
         process_type = (
-            h5.root._v_attrs["CTA PROCESS TYPE"]
-            if "CTA PROCESS TYPE" in h5.root._v_attrs
-            else ""
+            attributes["CTA PROCESS TYPE"] if "CTA PROCESS TYPE" in attributes else ""
         )
-        return "/simulation" in h5 or str(process_type) == "Simulation"
+        simulated = "/simulation" in h5 or str(process_type) == "Simulation"
+        is_dl1 = "/configuration/instrument/subarray/layout" in h5
+        has_events = SUBARRAY_TRIGGER_TABLE in h5 and TELESCOPE_TRIGGER_TABLE in h5
+        obs_ids = (
+            h5.get_node(OBSERVATION_BLOCK_TABLE).col("obs_id")
+            if OBSERVATION_BLOCK_TABLE in h5
+            else []
+        )
+    return simulated, is_dl1, has_events, [int(i) for i in obs_ids]
+
+
+def _empty_index(path, tel_id, obs_ids):
+    """The index of a DL1 file without events (e.g. of a run of pedestals only)."""
+    log.warning(
+        "%s: a DL1 file without events (no trigger tables or no rows), nothing to match",
+        path,
+    )
+    empty = np.zeros(0, dtype=np.int64)
+    return MonoRunIndex(
+        path=path,
+        tel_id=tel_id,
+        obs_id=obs_ids[0] if obs_ids else -1,
+        event_id=empty,
+        time_ns=empty,
+        camera_time_ns=empty,
+        n_skipped=0,
+        swat_event_ids=None,
+    )
 
 
 def read_mono_index(path, expected_tel_id):
     """
     Read the event index of a single-telescope DL1 file.
 
+    A DL1 file without events (ctapipe-process of a run of pedestal events only) gives
+    an empty index, with a warning naming it.
+
     Raises
     ------
     ValueError
-        For simulations, files of another telescope, or files with several telescopes.
+        For unreadable or non-DL1 files, simulations, files of another telescope, or
+        files with several telescopes or runs; the message names the file.
     """
     path = Path(path)
     try:
-        simulated = _is_simulation(path)
+        simulated, is_dl1, has_events, obs_ids = _describe(path)
     except (OSError, tables.HDF5ExtError) as err:
         raise ValueError(f"{path}: not a readable ctapipe DL1 file ({err})") from None
     if simulated:
@@ -78,11 +114,15 @@ def read_mono_index(path, expected_tel_id):
             f"{path}: simulated events need no matching: simulations already hold the events"
             " of both telescopes with common event ids"
         )
-    subarray_trigger = read_table(path, "/dl1/event/subarray/trigger")
-    telescope_trigger = read_table(path, "/dl1/event/telescope/trigger")
+    if not is_dl1:
+        raise ValueError(f"{path}: not a ctapipe DL1 file (no instrument description)")
+    if not has_events:
+        return _empty_index(path, expected_tel_id, obs_ids)
+    subarray_trigger = read_table(path, SUBARRAY_TRIGGER_TABLE)
+    telescope_trigger = read_table(path, TELESCOPE_TRIGGER_TABLE)
     tel_ids = np.unique(telescope_trigger["tel_id"])
     if len(tel_ids) == 0:
-        raise ValueError(f"{path}: no events")
+        return _empty_index(path, expected_tel_id, obs_ids)
     if len(tel_ids) > 1 or tel_ids[0] != expected_tel_id:
         raise ValueError(
             f"{path}: holds events of telescope(s) {tel_ids.tolist()}, expected telescope {expected_tel_id}"
@@ -142,9 +182,7 @@ def expand_inputs(paths, tel_id=None):
 def _telescopes(path):
     """Telescope ids with triggers in a DL1 file (none, with a warning, if unreadable)."""
     try:
-        return set(
-            np.unique(read_table(path, "/dl1/event/telescope/trigger")["tel_id"])
-        )
+        return set(np.unique(read_table(path, TELESCOPE_TRIGGER_TABLE)["tel_id"]))
     except (OSError, KeyError, tables.NoSuchNodeError, tables.HDF5ExtError) as err:
         log.warning(
             "%s: skipped, not a DL1 file with telescope triggers (%s)", path, err

@@ -6,20 +6,18 @@ from their trigger times in integer nanoseconds, or from their SWAT array event
 numbers, with one of the methods of the SST-1M reference pipeline:
 
 * ``SWATEventIDs``: equal array event numbers;
-* ``WhiteRabbitClosest``: White Rabbit (TAI) timestamps closer than
-  ``max_time_diff_ns``;
+* ``WhiteRabbitClosest``: White Rabbit (TAI) timestamps within a tolerance bounded
+  by physics, 618 ns (`ctapipe_sst1m.stereo.white_rabbit`);
 * ``SlidingWindow``: independent camera clocks; the clock offset of telescope 2
-  is found first as the offset with the most coincidences within
-  ``± sliding_window_half_width_ns``, then events are paired around
-  ``t1 + offset`` within a tolerance adapted to the width of the coincidence
-  peak (``sliding_window_tolerance_sigmas`` robust standard deviations, at
-  least ``max_time_diff_ns``, at most the window), which keeps chance pairs of
-  single-telescope triggers out.
+  comes from a scan of coincidences whose peak must stand out from chance and from
+  the second-best peak, a linear clock drift is fitted, and the pairs lie within
+  the width of the coincidence peak (`ctapipe_sst1m.stereo.offset_scan`).
 
 Unlike the reference pipeline (which rejects every event with several
 candidates, and only sees consecutive reuse of a telescope-2 event), the pairs
 are one-to-one and the closest pairs win: candidate pairs are taken greedily by
-increasing ``|t2 - t1 - offset|``, skipping any pair with an event already used.
+increasing ``|t2 - t1 - model|``, skipping any pair with an event already used
+(`ctapipe_sst1m.stereo.pairs`).
 
 All algorithms work on sorted int64 arrays in ``O(n log n)`` (``searchsorted``
 sweeps and sorts), the only loop (the greedy assignment) is compiled with numba.
@@ -29,18 +27,20 @@ from dataclasses import dataclass
 
 import numpy as np
 from ctapipe.core import Component
-from ctapipe.core.traits import CaselessStrEnum, Float, Int
-from numba import njit
+from ctapipe.core.traits import Bool, CaselessStrEnum, Float, Int
 
-__all__ = [
-    "CoincidenceMatcher",
-    "MatchResult",
-    "assign_closest",
-    "candidate_pairs",
-    "coincidences_per_offset",
-    "equal_id_pairs",
-    "find_time_offset",
-]
+from .offset_scan import (
+    ClockModel,
+    OffsetNotFound,
+    OffsetPeak,
+    find_time_offset,
+    fit_clock_model,
+    offset_peak,
+)
+from .pairs import assign_closest, candidate_pairs, count_classes, equal_id_pairs
+from .white_rabbit import physical_tolerance_ns, wide_pairs
+
+__all__ = ["CoincidenceMatcher", "MatchResult", "OffsetNotFound"]
 
 
 @dataclass
@@ -54,10 +54,11 @@ class MatchResult:
         int64, the pairs as indices into the input arrays of telescope 1 and 2,
         sorted by the time of telescope 1.
     delta_t_ns : numpy.ndarray
-        int64, ``times_2[index_2] - times_1[index_1] - offset_ns``.
+        int64, ``times_2[index_2] - times_1[index_1]`` minus the clock model
+        (`model_ns`): ``offset_ns + drift_ns_per_s · (t1 − reference_time_ns)``.
     offset_ns : int
-        Clock offset of telescope 2 (``t2 ≈ t1 + offset_ns``); found by
-        SlidingWindow, 0 for the other methods.
+        Clock offset of telescope 2 (``t2 ≈ t1 + offset_ns``) at
+        ``reference_time_ns``; found by SlidingWindow, 0 for the other methods.
     counts_1, counts_2 : dict
         Disjoint classes of the events of each telescope, summing to its number of
         events: ``matched`` (in a pair, its only candidate), ``ambiguous`` (in a
@@ -68,6 +69,14 @@ class MatchResult:
     scan_offsets_ns, scan_coincidences : numpy.ndarray or None
         SlidingWindow only: the scanned offsets and the number of coincidences
         (all candidate pairs, not one-to-one) within the window at each offset.
+    drift_ns_per_s : float
+        SlidingWindow: fitted linear drift of the offset (ns per s); 0 otherwise.
+    reference_time_ns : int
+        Telescope-1 time of ``offset_ns`` (SlidingWindow: its first event).
+    tolerance_ns : int or None
+        Largest ``|delta_t_ns|`` of a pair (None for SWATEventIDs).
+    offset_peak : ctapipe_sst1m.stereo.offset_scan.OffsetPeak or None
+        SlidingWindow: how the peak of the offset scan stands out.
     """
 
     index_1: np.ndarray
@@ -79,206 +88,28 @@ class MatchResult:
     method: str
     scan_offsets_ns: np.ndarray | None = None
     scan_coincidences: np.ndarray | None = None
+    drift_ns_per_s: float = 0.0
+    reference_time_ns: int = 0
+    tolerance_ns: int | None = None
+    offset_peak: OffsetPeak | None = None
 
+    def model_ns(self, times_1_ns):
+        """
+        The clock model ``t2 − t1`` at telescope-1 times (int64 ns).
 
-def candidate_pairs(keys_1, keys_2, low, high):
-    """
-    All pairs ``(i, j)`` with ``low <= keys_2[j] - keys_1[i] <= high``.
+        Parameters
+        ----------
+        times_1_ns : numpy.ndarray
+            int64 telescope-1 times.
 
-    Parameters
-    ----------
-    keys_1, keys_2 : numpy.ndarray
-        Sorted int64 arrays (times in ns, or event ids).
-    low, high : int
-        Inclusive bounds of the difference.
-
-    Returns
-    -------
-    index_1, index_2 : numpy.ndarray
-        int64 positions in ``keys_1`` and ``keys_2``, ordered by ``index_1``
-        then ``index_2``.
-    """
-    first = np.searchsorted(keys_2, keys_1 + low, side="left")
-    n_per_key = np.searchsorted(keys_2, keys_1 + high, side="right") - first
-    index_1 = np.repeat(np.arange(len(keys_1), dtype=np.int64), n_per_key)
-    # position of the pair in the output minus its rank within its key_1 block
-    block_start = np.cumsum(n_per_key) - n_per_key
-    index_2 = np.arange(len(index_1), dtype=np.int64)
-    index_2 += (first - block_start)[index_1]
-    return index_1, index_2
-
-
-def equal_id_pairs(ids_1, ids_2):
-    """
-    All pairs of events with the same positive (valid) SWAT event id.
-
-    Parameters
-    ----------
-    ids_1, ids_2 : numpy.ndarray
-        int64 event ids, any order; ids <= 0 mean "no SWAT id" and never pair.
-
-    Returns
-    -------
-    index_1, index_2 : numpy.ndarray
-        int64 positions in ``ids_1`` and ``ids_2``.
-    """
-    valid_1 = np.flatnonzero(ids_1 > 0)
-    valid_2 = np.flatnonzero(ids_2 > 0)
-    by_id_1 = valid_1[np.argsort(ids_1[valid_1], kind="stable")]
-    by_id_2 = valid_2[np.argsort(ids_2[valid_2], kind="stable")]
-    index_1, index_2 = candidate_pairs(ids_1[by_id_1], ids_2[by_id_2], 0, 0)
-    return by_id_1[index_1], by_id_2[index_2]
-
-
-@njit(cache=True)
-def _take_greedily(index_1, index_2, order, used_1, used_2, keep):
-    """Keep the pairs in ``order`` whose two events are still free."""
-    for k in order:
-        if not used_1[index_1[k]] and not used_2[index_2[k]]:
-            used_1[index_1[k]] = True
-            used_2[index_2[k]] = True
-            keep[k] = True
-
-
-def assign_closest(index_1, index_2, distance, n_1, n_2):
-    """
-    Greedy one-to-one assignment of candidate pairs, closest pairs first.
-
-    Pairs are taken by increasing ``distance`` (ties by ``index_1``, then
-    ``index_2``); a pair is skipped if one of its events is already used.
-
-    Parameters
-    ----------
-    index_1, index_2 : numpy.ndarray
-        int64 event indices of the candidate pairs.
-    distance : numpy.ndarray
-        Non-negative distance of each candidate pair (e.g. ``|Δt|``).
-    n_1, n_2 : int
-        Number of events of each telescope.
-
-    Returns
-    -------
-    numpy.ndarray
-        bool, True for the candidate pairs kept.
-    """
-    order = np.lexsort((index_2, index_1, distance))
-    keep = np.zeros(len(order), dtype=bool)
-    used_1 = np.zeros(n_1, dtype=bool)
-    used_2 = np.zeros(n_2, dtype=bool)
-    _take_greedily(index_1, index_2, order, used_1, used_2, keep)
-    return keep
-
-
-def coincidences_per_offset(differences_ns, offsets_ns, half_width_ns):
-    """
-    Number of differences within ``± half_width_ns`` of each offset.
-
-    The differences are histogrammed once on the window edges; the count of each
-    window is a difference of cumulative sums.
-
-    Parameters
-    ----------
-    differences_ns : numpy.ndarray
-        int64 pairwise differences ``t2 - t1``.
-    offsets_ns : numpy.ndarray
-        int64 window centres.
-    half_width_ns : int
-        Half width of the (inclusive) window.
-
-    Returns
-    -------
-    numpy.ndarray
-        int64 counts, one per offset.
-    """
-    upper = offsets_ns + half_width_ns  # window: lower < d <= upper
-    lower = offsets_ns - half_width_ns - 1
-    edges = np.unique(np.concatenate([lower, upper]))
-    # n_below[k]: number of differences <= edges[k]
-    bin_index = np.searchsorted(edges, differences_ns, side="left")
-    n_below = np.cumsum(np.bincount(bin_index, minlength=len(edges) + 1))
-    n_upper = n_below[np.searchsorted(edges, upper)]
-    return n_upper - n_below[np.searchsorted(edges, lower)]
-
-
-def find_time_offset(times_1_ns, times_2_ns, offsets_ns, half_width_ns):
-    """
-    Clock offset of telescope 2 giving the most coincidences within a window.
-
-    All differences ``t2 - t1`` within the scanned range (plus the window) are
-    computed once; the best scan offset is the first maximum of
-    `coincidences_per_offset`; it is refined to the median difference of the
-    pairs in its window (the scan count is flat over a window width around the
-    true offset).
-
-    Parameters
-    ----------
-    times_1_ns, times_2_ns : numpy.ndarray
-        Sorted int64 times of each telescope.
-    offsets_ns : numpy.ndarray
-        int64 scanned offsets, increasing, not empty.
-    half_width_ns : int
-        Half width of the coincidence window.
-
-    Returns
-    -------
-    offset_ns : int
-        The refined offset (``t2 ≈ t1 + offset_ns``), 0 if the scan found no
-        coincidence.
-    coincidences : numpy.ndarray
-        int64 number of coincidences at each scanned offset.
-    """
-    index_1, index_2 = candidate_pairs(
-        times_1_ns,
-        times_2_ns,
-        offsets_ns[0] - half_width_ns,
-        offsets_ns[-1] + half_width_ns,
-    )
-    differences = times_2_ns[index_2] - times_1_ns[index_1]
-    del index_1, index_2
-    coincidences = coincidences_per_offset(differences, offsets_ns, half_width_ns)
-    if coincidences.max() == 0:
-        return 0, coincidences
-    best = offsets_ns[np.argmax(coincidences)]
-    in_window = differences[np.abs(differences - best) <= half_width_ns]
-    return int(np.rint(np.median(in_window))), coincidences
-
-
-def pair_tolerance(sorted_1, sorted_2, offset_ns, half_width_ns, n_sigmas, minimum_ns):
-    """
-    Tolerance around the clock offset for the pairs of SlidingWindow.
-
-    The residuals ``t2 - t1 - offset`` of all candidate pairs within the window
-    form a narrow coincidence peak on a flat background of chance pairs; the
-    peak width is estimated robustly (1.4826 times the median absolute deviation).
-
-    Returns
-    -------
-    int
-        ``clip(n_sigmas * sigma, minimum_ns, half_width_ns)`` in ns.
-    """
-    index_1, index_2 = candidate_pairs(
-        sorted_1, sorted_2, offset_ns - half_width_ns, offset_ns + half_width_ns
-    )
-    if len(index_1) == 0:
-        return int(half_width_ns)
-    residuals = sorted_2[index_2] - sorted_1[index_1] - offset_ns
-    sigma = 1.4826 * np.median(np.abs(residuals - np.median(residuals)))
-    return int(np.clip(n_sigmas * sigma, min(minimum_ns, half_width_ns), half_width_ns))
-
-
-def _count_classes(candidate_index, keep, n_events):
-    """The disjoint `MatchResult` counts of one telescope from its candidate pairs."""
-    paired = np.zeros(n_events, dtype=bool)
-    paired[candidate_index[keep]] = True
-    n_candidates = np.bincount(candidate_index, minlength=n_events)
-    has_candidates = n_candidates > 0
-    several = n_candidates > 1
-    return {
-        "matched": int(np.count_nonzero(paired & ~several)),
-        "ambiguous": int(np.count_nonzero(paired & several)),
-        "rejected": int(np.count_nonzero(~paired & has_candidates)),
-        "unmatched": int(np.count_nonzero(~has_candidates)),
-    }
+        Returns
+        -------
+        numpy.ndarray
+        """
+        model = ClockModel(
+            self.offset_ns, self.drift_ns_per_s, self.reference_time_ns, 0
+        )
+        return model.expected_ns(times_1_ns)
 
 
 def _as_int64(values, name):
@@ -308,10 +139,14 @@ class CoincidenceMatcher(Component):
       makes all same-id events of the other telescope candidates: the one closest
       in time is paired ("ambiguous" if it had several candidates), the others are
       "rejected";
-    * WhiteRabbitClosest: ``|t2 - t1| <= max_time_diff_ns``;
-    * SlidingWindow: ``|t2 - t1 - offset| <= tolerance``, with the offset of
-      `find_time_offset` over ``arange(offset_scan_start_ns, offset_scan_stop_ns,
-      offset_scan_step_ns)`` (stop excluded) and the tolerance of `pair_tolerance`.
+    * WhiteRabbitClosest: ``|t2 - t1| <= white_rabbit_tolerance_ns`` (default
+      `physical_tolerance_ns`, 618 ns);
+    * SlidingWindow: ``|t2 - t1 - model| <= tolerance``, with the offset of
+      `~ctapipe_sst1m.stereo.offset_scan.find_time_offset` over
+      ``arange(offset_scan_start_ns, offset_scan_stop_ns, offset_scan_step_ns)``
+      (stop excluded), tested by `~ctapipe_sst1m.stereo.offset_scan.offset_peak`
+      (`OffsetNotFound` if it fails and ``refuse_ambiguous_offset``), and the model
+      and tolerance of `~ctapipe_sst1m.stereo.offset_scan.fit_clock_model`.
 
     and the pairs are chosen one-to-one, closest first (`assign_closest`).
     """
@@ -326,10 +161,25 @@ class CoincidenceMatcher(Component):
         ),
     ).tag(config=True)
 
+    white_rabbit_tolerance_ns = Int(
+        default_value=None,
+        allow_none=True,
+        min=0,
+        help=(
+            "WhiteRabbitClosest: maximum |t2 - t1| of a pair (ns). None: the light"
+            " travel time over the telescopes' baseline (518 ns) plus 100 ns of"
+            " trigger-time resolution, 618 ns; 10000 reproduces sst1mpipe"
+        ),
+    ).tag(config=True)
+
     max_time_diff_ns = Int(
         default_value=10_000,
         min=0,
-        help="WhiteRabbitClosest: maximum |t2 - t1| of a pair (ns)",
+        help=(
+            "SlidingWindow: smallest tolerance of a pair around the clock model (ns)."
+            " WhiteRabbitClosest: the window of sst1mpipe (ns); candidate pairs"
+            " between white_rabbit_tolerance_ns and this beyond chance are reported"
+        ),
     ).tag(config=True)
 
     sliding_window_half_width_ns = Int(
@@ -346,8 +196,8 @@ class CoincidenceMatcher(Component):
         min=0,
         help=(
             "SlidingWindow: pairs lie within this many robust standard deviations of"
-            " the coincidence peak around the offset (at least max_time_diff_ns, at"
-            " most sliding_window_half_width_ns)"
+            " the coincidence peak around the clock model (at least"
+            " max_time_diff_ns, at most sliding_window_half_width_ns)"
         ),
     ).tag(config=True)
 
@@ -365,6 +215,51 @@ class CoincidenceMatcher(Component):
         default_value=20_000,
         min=1,
         help="SlidingWindow: step of the offset scan (ns)",
+    ).tag(config=True)
+
+    offset_min_significance = Float(
+        default_value=5.0,
+        min=0,
+        help=(
+            "SlidingWindow: the best peak of the offset scan must exceed the chance"
+            " level n1*n2*2w/T by this many Gaussian standard deviations (Poisson"
+            " probability times the number of independent windows of the scan)"
+        ),
+    ).tag(config=True)
+
+    offset_min_excess_ratio = Float(
+        default_value=2.0,
+        min=0,
+        help=(
+            "SlidingWindow: the excess over chance of the best peak must be at least"
+            " this many times that of the highest count outside its neighbourhood"
+            " (aliases of periodic trigger times give about 1)"
+        ),
+    ).tag(config=True)
+
+    offset_peak_exclusion_widths = Float(
+        default_value=2.0,
+        min=0,
+        help=(
+            "SlidingWindow: the neighbourhood of the best peak excluded from the"
+            " search of the second-best, in window widths (2 * half width) per side"
+        ),
+    ).tag(config=True)
+
+    refuse_ambiguous_offset = Bool(
+        default_value=True,
+        help=(
+            "SlidingWindow: refuse (OffsetNotFound, with the scan summary) an offset"
+            " whose peak is not significant or not unique; False: warn and use it"
+        ),
+    ).tag(config=True)
+
+    fit_clock_drift = Bool(
+        default_value=True,
+        help=(
+            "SlidingWindow: fit a linear drift of the clock offset over the run"
+            " (t2 - t1 = offset + drift * (t1 - t_first)); False: a constant offset"
+        ),
     ).tag(config=True)
 
     def scan_offsets_ns(self):
@@ -390,6 +285,19 @@ class CoincidenceMatcher(Component):
             )
         return offsets
 
+    def white_rabbit_tolerance(self):
+        """
+        The WhiteRabbitClosest tolerance: the option, or `physical_tolerance_ns`.
+
+        Returns
+        -------
+        int
+            ns.
+        """
+        if self.white_rabbit_tolerance_ns is None:
+            return physical_tolerance_ns()
+        return self.white_rabbit_tolerance_ns
+
     def __call__(self, times_1_ns, times_2_ns, event_ids_1=None, event_ids_2=None):
         """
         Find the stereo pairs.
@@ -404,6 +312,12 @@ class CoincidenceMatcher(Component):
         Returns
         -------
         MatchResult
+
+        Raises
+        ------
+        OffsetNotFound
+            SlidingWindow with ``refuse_ambiguous_offset``: the peak of the offset
+            scan is not significant or not unique; the message has the scan summary.
         """
         times_1 = _as_int64(times_1_ns, "times_1_ns")
         times_2 = _as_int64(times_2_ns, "times_2_ns")
@@ -426,40 +340,37 @@ class CoincidenceMatcher(Component):
         order_2 = np.argsort(times_2, kind="stable")
         sorted_1 = times_1[order_1]
         sorted_2 = times_2[order_2]
-        offset_ns, scan_offsets, scan_coincidences = 0, None, None
+        model = ClockModel(0, 0.0, 0, None)  # SWATEventIDs: no tolerance
+        scan = {}
 
         if self.method == "SWATEventIDs":
             self._check_swat_ids(ids, times_1, times_2)
             index_1, index_2 = equal_id_pairs(ids[0][order_1], ids[1][order_2])
         elif self.method == "WhiteRabbitClosest":
+            model = ClockModel(0, 0.0, 0, self.white_rabbit_tolerance())
             index_1, index_2 = candidate_pairs(
-                sorted_1, sorted_2, -self.max_time_diff_ns, self.max_time_diff_ns
+                sorted_1, sorted_2, -model.tolerance_ns, model.tolerance_ns
             )
+            self._report_wide_pairs(sorted_1, sorted_2, model.tolerance_ns)
         else:
-            half_width = self.sliding_window_half_width_ns
-            scan_offsets = self.scan_offsets_ns()
-            offset_ns, scan_coincidences = find_time_offset(
-                sorted_1, sorted_2, scan_offsets, half_width
-            )
-            if scan_coincidences.max() == 0 and len(sorted_1) and len(sorted_2):
-                self.log.warning("No coincidence in the offset scan, offset set to 0")
-            tolerance = pair_tolerance(
+            model, scan = self._sliding_window_model(sorted_1, sorted_2)
+            span = model.expected_ns(sorted_1[[0, -1]] if len(sorted_1) else [0])
+            index_1, index_2 = candidate_pairs(
                 sorted_1,
                 sorted_2,
-                offset_ns,
-                half_width,
-                self.sliding_window_tolerance_sigmas,
-                self.max_time_diff_ns,
-            )
-            self.log.info("SlidingWindow: pairs within %d ns of the offset", tolerance)
-            index_1, index_2 = candidate_pairs(
-                sorted_1, sorted_2, offset_ns - tolerance, offset_ns + tolerance
+                span.min() - model.tolerance_ns,
+                span.max() + model.tolerance_ns,
             )
 
-        distance = np.abs(sorted_2[index_2] - sorted_1[index_1] - offset_ns)
+        distance = np.abs(
+            sorted_2[index_2] - sorted_1[index_1] - model.expected_ns(sorted_1[index_1])
+        )
+        if self.method == "SlidingWindow":  # candidates along the drifting model
+            near = distance <= model.tolerance_ns
+            index_1, index_2, distance = index_1[near], index_2[near], distance[near]
         keep = assign_closest(index_1, index_2, distance, len(times_1), len(times_2))
-        counts_1 = _count_classes(index_1, keep, len(times_1))
-        counts_2 = _count_classes(index_2, keep, len(times_2))
+        counts_1 = count_classes(index_1, keep, len(times_1))
+        counts_2 = count_classes(index_2, keep, len(times_2))
 
         pair_1, pair_2 = index_1[keep], index_2[keep]
         by_time_1 = np.argsort(pair_1)
@@ -467,23 +378,109 @@ class CoincidenceMatcher(Component):
         result = MatchResult(
             index_1=pair_1,
             index_2=pair_2,
-            delta_t_ns=times_2[pair_2] - times_1[pair_1] - offset_ns,
-            offset_ns=offset_ns,
+            delta_t_ns=times_2[pair_2]
+            - times_1[pair_1]
+            - model.expected_ns(times_1[pair_1]),
+            offset_ns=model.offset_ns,
             counts_1=counts_1,
             counts_2=counts_2,
             method=self.method,
-            scan_offsets_ns=scan_offsets,
-            scan_coincidences=scan_coincidences,
+            drift_ns_per_s=model.drift_ns_per_s,
+            reference_time_ns=model.reference_time_ns,
+            tolerance_ns=model.tolerance_ns,
+            **scan,
         )
         self.log.info(
             "%s: %d pairs, offset %d ns, telescope 1 %s, telescope 2 %s",
             self.method,
             len(pair_1),
-            offset_ns,
+            model.offset_ns,
             counts_1,
             counts_2,
         )
         return result
+
+    def _sliding_window_model(self, sorted_1, sorted_2):
+        """The clock model of SlidingWindow and the scan fields of `MatchResult`."""
+        half_width = self.sliding_window_half_width_ns
+        offsets = self.scan_offsets_ns()
+        offset_ns, coincidences = find_time_offset(
+            sorted_1, sorted_2, offsets, half_width
+        )
+        peak = None
+        if len(sorted_1) and len(sorted_2):
+            peak = offset_peak(
+                sorted_1,
+                sorted_2,
+                offsets,
+                coincidences,
+                half_width,
+                exclusion_widths=self.offset_peak_exclusion_widths,
+                min_significance=self.offset_min_significance,
+                min_excess_ratio=self.offset_min_excess_ratio,
+            )
+            problems = peak.problems()
+            if problems:
+                message = (
+                    f"SlidingWindow: the peak of the clock-offset scan is"
+                    f" {' and '.join(problems)}: {peak.summary()}"
+                )
+                if self.refuse_ambiguous_offset:
+                    raise OffsetNotFound(
+                        f"{message}. The camera clocks cannot be matched on these"
+                        " times (periodic triggers, too few stereo events, or a clock"
+                        " offset outside the scan); set"
+                        " CoincidenceMatcher.refuse_ambiguous_offset=False to use the"
+                        " peak anyway"
+                    )
+                self.log.warning("%s; used anyway", message)
+            else:
+                self.log.info("SlidingWindow: %s", peak.summary())
+        model = fit_clock_model(
+            sorted_1,
+            sorted_2,
+            offset_ns,
+            half_width,
+            self.sliding_window_tolerance_sigmas,
+            self.max_time_diff_ns,
+            fit_drift=self.fit_clock_drift,
+        )
+        self.log.info(
+            "SlidingWindow: offset %d ns, drift %.3g ns/s, pairs within %d ns",
+            model.offset_ns,
+            model.drift_ns_per_s,
+            model.tolerance_ns,
+        )
+        if peak is not None and model.tolerance_ns >= half_width:
+            self.log.warning(
+                "SlidingWindow: the Δt peak of the pairs is as wide as the window"
+                " (± %d ns): true pairs are not separated from chance ones (a clock"
+                " drift beyond the fit, or more chance than true coincidences)",
+                half_width,
+            )
+        scan = {
+            "scan_offsets_ns": offsets,
+            "scan_coincidences": coincidences,
+            "offset_peak": peak,
+        }
+        return model, scan
+
+    def _report_wide_pairs(self, sorted_1, sorted_2, tolerance):
+        """Warn about more candidate pairs than chance beyond the tolerance (WR)."""
+        widest = self.max_time_diff_ns
+        if widest <= tolerance or not (len(sorted_1) and len(sorted_2)):
+            return
+        n_wide, expected = wide_pairs(sorted_1, sorted_2, tolerance, widest)
+        if n_wide > expected + 5 * np.sqrt(expected) + 3:
+            self.log.warning(
+                "WhiteRabbitClosest: %d candidate pairs with %d < |t2 - t1| <= %d ns,"
+                " %.1f expected by chance: the White Rabbit times of the cameras may"
+                " be offset; check the Δt of the pairs and set white_rabbit_tolerance_ns",
+                n_wide,
+                tolerance,
+                widest,
+                expected,
+            )
 
     @staticmethod
     def _check_swat_ids(ids, times_1, times_2):

@@ -37,6 +37,7 @@ __all__ = [
     "RunMatch",
     "StereoPair",
     "StereoPartner",
+    "check_method",
     "match_run",
     "overlapping_runs",
     "tracking_pointing",
@@ -142,8 +143,24 @@ def overlapping_runs(index_1, indices_2, margin_ns):
     return chosen
 
 
-def _check_method(method, indices):
-    """Refuse a method the runs cannot be matched with."""
+def check_method(method, indices):
+    """
+    Refuse a method the runs cannot be matched with.
+
+    Parameters
+    ----------
+    method : str
+        The `~ctapipe_sst1m.stereo.coincidence.CoincidenceMatcher` method.
+    indices : list of ctapipe_sst1m.io.mono_dl1.MonoRunIndex
+        The runs; runs without events are not checked.
+
+    Raises
+    ------
+    ValueError
+        Naming the first run without White Rabbit times (WhiteRabbitClosest) or with
+        event ids that are not SWAT numbers (SWATEventIDs).
+    """
+    indices = [index for index in indices if len(index.event_id)]
     if method == "WhiteRabbitClosest":
         for index in indices:
             if not index.has_white_rabbit:
@@ -183,7 +200,7 @@ def match_run(matcher, index_1, runs_2):
         If a run lacks what the method needs (White Rabbit times, SWAT event ids).
     """
     method = matcher.method
-    _check_method(method, [index_1, *runs_2])
+    check_method(method, [index_1, *runs_2])
     file_of = np.concatenate(
         [np.full(len(i.event_id), n) for n, i in enumerate(runs_2)]
     )

@@ -37,6 +37,13 @@ def plot_coincidences(result):
             color="C1",
             label=f"offset {result.offset_ns / 1e6:.3f} ms",
         )
+        if result.offset_peak is not None:
+            ax.axhline(
+                result.offset_peak.chance_level,
+                color="C2",
+                linestyle=":",
+                label="chance level",
+            )
         ax.set_xlabel("telescope 22 − telescope 21 clock offset [ms]")
         ax.set_ylabel("coincidences")
         ax.legend()

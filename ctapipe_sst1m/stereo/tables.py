@@ -2,7 +2,8 @@
 The coincidence tables of a stereo DL1 file: the pairs, the match summary, the offset scan.
 
 - `COINCIDENCE_TABLE`: per stereo event the original ids and times of its pair;
-- `COINCIDENCE_SUMMARY`: method, clock offset, number of stereo events and the four
+- `COINCIDENCE_SUMMARY`: method, clock model (offset, drift), pair tolerance, the
+  test of the offset-scan peak (SlidingWindow), number of stereo events and the four
   event classes of each telescope (also as the file's context metadata,
   `coincidence_metadata`);
 - `OFFSET_SCAN_TABLE` (SlidingWindow): the coincidences per scanned clock offset.
@@ -64,6 +65,27 @@ def pair_table(pairs):
     return table
 
 
+def _summary_values(result):
+    """Method, clock model and (SlidingWindow) the test of the offset-scan peak."""
+    values = {
+        "method": result.method,
+        "offset_ns": result.offset_ns,
+        "drift_ns_per_s": float(result.drift_ns_per_s),
+        "reference_time_ns": result.reference_time_ns,
+        "tolerance_ns": -1 if result.tolerance_ns is None else result.tolerance_ns,
+    }
+    peak = result.offset_peak
+    if peak is not None:
+        values |= {
+            "scan_peak_coincidences": peak.n_coincidences,
+            "scan_chance_level": peak.chance_level,
+            "scan_significance": peak.significance,
+            "scan_second_coincidences": -1 if peak.n_second is None else peak.n_second,
+            "scan_excess_ratio": float(peak.excess_ratio),
+        }
+    return values
+
+
 def summary_table(result, n_stereo):
     """
     The match statistics of a run, one row.
@@ -78,12 +100,15 @@ def summary_table(result, n_stereo):
     Returns
     -------
     astropy.table.Table
-        For `COINCIDENCE_SUMMARY`.
+        For `COINCIDENCE_SUMMARY`: method, clock model (``offset_ns``,
+        ``drift_ns_per_s``, ``reference_time_ns``), pair ``tolerance_ns`` (-1: ids),
+        for SlidingWindow the test of the scan peak (``scan_*``: coincidences, chance
+        level, significance, second-best count or -1, excess ratio), ``n_stereo`` and
+        the four event classes of each telescope.
     """
     return Table(
         {
-            "method": [result.method],
-            "offset_ns": [result.offset_ns],
+            **{key: [value] for key, value in _summary_values(result).items()},
             "n_stereo": [n_stereo],
             **{f"tel_021_{k}": [v] for k, v in result.counts_1.items()},
             **{f"tel_022_{k}": [v] for k, v in result.counts_2.items()},
@@ -130,8 +155,9 @@ def coincidence_metadata(result):
         For ``DataWriter.context_metadata``.
     """
     metadata = {
-        "SST1M COINCIDENCE METHOD": result.method,
-        "SST1M COINCIDENCE OFFSET_NS": float(result.offset_ns),
+        f"SST1M COINCIDENCE {key.upper()}": value if key == "method" else float(value)
+        for key, value in _summary_values(result).items()
+        if key != "reference_time_ns"  # ns of a TAI time: not as a float
     }
     for tel_id, counts in ((21, result.counts_1), (22, result.counts_2)):
         for key, value in counts.items():

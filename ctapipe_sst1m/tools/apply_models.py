@@ -240,7 +240,13 @@ class ApplyModelsTool(ApplyModels):
             subarray = loader.subarray
         available = set(sample.colnames)
         for path in self.reconstructor_paths:
-            reconstructor = Reconstructor.read(path, subarray=subarray)
+            try:
+                reconstructor = Reconstructor.read(path, subarray=subarray)
+            except Exception as err:
+                raise ToolConfigurationError(
+                    f"model file {path} cannot be read ({type(err).__name__}: {err}):"
+                    " retrain the model set or copy the file again"
+                ) from err
             available |= {name for name, _ in reconstructor.feature_generator.features}
             available |= _prediction_columns(reconstructor)
             missing = [f for f in reconstructor.features if f not in available]

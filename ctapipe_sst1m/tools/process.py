@@ -4,12 +4,14 @@ from pathlib import Path
 
 import numpy as np
 import tables
-from ctapipe.core.traits import Bool
+from ctapipe.core import ToolConfigurationError
+from ctapipe.core.traits import Bool, TelescopeParameter
 from ctapipe.io.hdf5dataformat import (
     DL1_SUBARRAY_TRIGGER_TABLE,
     DL1_TEL_PARAMETERS_GROUP,
 )
 from ctapipe.tools.process import ProcessorTool
+from traitlets import TraitError, TraitType
 
 from ..calibration.nsb import NsbCalibrator
 from ..event_source import SST1MEventSource
@@ -17,7 +19,9 @@ from ..image.cleaning import ImageCleanerSST
 from ..io.atomic_output import AtomicOutput
 from ..io.dl1_monitoring import write_nsb_monitoring
 from ..io.pointing_table import add_pointing_tables
+from ..io.zfits_check import ZFitsError
 from ..simulation.source import SST1MSimulationSource
+from .failures import reports_full_disk
 from .summary import print_summary
 
 __all__ = ["SST1MProcessorTool"]
@@ -39,6 +43,8 @@ class SST1MProcessorTool(ProcessorTool):
     * write to a temporary name unique to the run (``<output>.<pid>.<random>.part``)
       and rename it to the output only when everything succeeded, so that a failed
       run leaves no half-written file and two runs never share a temporary file;
+    * refuse a corrupt raw file or a bad option in setup, naming the file or the
+      option (also for a bad element of a per-telescope option), with exit status 2;
     * show a progress bar (``--no-progress`` for batch jobs) and print a summary at
       the end: events read and written, images with pixels after cleaning, NSB level
       (``--quiet`` for none).
@@ -79,10 +85,17 @@ class SST1MProcessorTool(ProcessorTool):
         self.config.DataWriter.output_path = str(self.output.temporary)
         try:
             super().setup()
+        except ZFitsError as err:
+            self.output.discard()
+            raise ToolConfigurationError(str(err)) from err
+        except TraitError as err:
+            self.output.discard()
+            raise _naming_the_option(err, self.classes) from err
         except BaseException:
             self.output.discard()
             raise
 
+    @reports_full_disk
     def start(self):
         try:
             super().start()
@@ -90,6 +103,7 @@ class SST1MProcessorTool(ProcessorTool):
             self._discard_output()
             raise
 
+    @reports_full_disk
     def finish(self):
         try:
             super().finish()
@@ -115,8 +129,13 @@ class SST1MProcessorTool(ProcessorTool):
 
     def _write_sst1m_outputs(self, summary):
         source = self.event_source
-        tel_ids = add_pointing_tables(self.output.temporary, source.telescope_locations)
-        self.log.info("pointing written for telescopes %s", tel_ids)
+        if _written_counts(self.output.temporary)[0]:
+            tel_ids = add_pointing_tables(
+                self.output.temporary, source.telescope_locations
+            )
+            self.log.info("pointing written for telescopes %s", tel_ids)
+        else:
+            self.log.warning("no events written, so no pointing table")
         for row in summary:
             self.log.info(
                 "tel %d: %d pedestal events, average fraction of pixels with raised picture"
@@ -204,6 +223,37 @@ class SST1MProcessorTool(ProcessorTool):
     def _discard_output(self):
         self._exit_stack.close()
         self.output.discard()
+
+
+def _naming_the_option(error, classes):
+    """
+    A TraitError that names the option, for one raised by an element of a
+    TelescopeParameter.
+
+    traitlets reports a bad element of a container trait without the name of the
+    option: ``('abc', 'a float', <Float>, ...)``, or a message followed by the
+    traits. The last trait of that chain is the element trait of one
+    TelescopeParameter of one of ``classes``; the error is returned unchanged if
+    none is found.
+    """
+    chain = [arg for arg in error.args[1:] if isinstance(arg, TraitType)]
+    if not chain:
+        return error
+    for cls in classes:
+        for name, trait in cls.class_traits(config=True).items():
+            # ctapipe's TelescopeParameter keeps its element trait in ``_trait``
+            if isinstance(trait, TelescopeParameter) and trait._trait is chain[-1]:
+                option = f"{cls.__name__}.{name}"
+                if len(error.args) == 1 + len(chain):  # (message, *chain)
+                    problem = error.args[0]
+                else:
+                    value, expected = error.args[:2]
+                    problem = f"expected {expected}, not {value!r}"
+                return TraitError(
+                    f"{option}: {problem} (give one value for every telescope or"
+                    " rules ['type', pattern, value] / ['id', tel_id, value])"
+                )
+    return error
 
 
 def _context_metadata(summary):

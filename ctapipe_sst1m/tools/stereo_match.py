@@ -1,9 +1,10 @@
 """sst1m-stereo-match: find the coincident events of the two SST-1M telescopes."""
 
 from collections import Counter
+from datetime import timedelta
 from pathlib import Path
 
-from ctapipe.core import Tool
+from ctapipe.core import Tool, ToolConfigurationError
 from ctapipe.core.traits import Bool, Float, Int, List, flag
 from ctapipe.core.traits import Path as PathTrait
 from ctapipe.reco import ShowerProcessor
@@ -11,20 +12,30 @@ from ctapipe.reco import ShowerProcessor
 from ..instrument import DATA_TEL_IDS, telescope_locations_trait
 from ..io.atomic_output import AtomicOutput, check_not_an_input
 from ..io.mono_dl1 import expand_inputs, read_mono_index
-from ..stereo.coincidence import CoincidenceMatcher
+from ..stereo.coincidence import CoincidenceMatcher, OffsetNotFound
 from ..stereo.merge import (
     NoCoincidence,
+    check_method,
     match_run,
     overlapping_runs,
     write_stereo_events,
 )
 from ..stereo.plots import plot_coincidences
 from ..stereo.tables import write_coincidence_tables
+from ..time import tai_time
+from .failures import reports_full_disk
 from .summary import print_step, print_summary
 
 __all__ = ["StereoMatchTool"]
 
 TEL_1, TEL_2 = DATA_TEL_IDS
+
+
+def _night(time_ns):
+    """The night of a time: the UTC date 12 h earlier (as the obs_id of SST-1M runs)."""
+    return (
+        (tai_time(time_ns).utc.to_datetime() - timedelta(hours=12)).date().isoformat()
+    )
 
 
 class StereoMatchTool(Tool):
@@ -124,10 +135,10 @@ class StereoMatchTool(Tool):
 
     def setup(self):
         if not self.input_tel1 or not self.input_tel2 or self.output is None:
-            raise ValueError("Give --input-tel1, --input-tel2 and --output")
+            raise ToolConfigurationError("Give --input-tel1, --input-tel2 and --output")
         several = len(self.input_tel1) > 1
         if several and not Path(self.output).is_dir():
-            raise ValueError(
+            raise ToolConfigurationError(
                 f"{self.output}: several --input-tel1 files need an existing output directory"
             )
         self.outputs = {
@@ -138,34 +149,98 @@ class StereoMatchTool(Tool):
             )
             for path in self.input_tel1
         }
-        # a directory may hold the DL1 files of both telescopes
-        tel2_paths = expand_inputs(self.input_tel2, tel_id=TEL_2)
-        for output in self.outputs.values():
-            check_not_an_input(output, [*self.input_tel1, *tel2_paths])
-            if output.exists() and not self.overwrite:
-                raise FileExistsError(f"{output} exists, use --overwrite to replace it")
-        self.tel2_indices = [read_mono_index(path, TEL_2) for path in tel2_paths]
-        if not self.tel2_indices:
-            raise ValueError(f"No telescope-22 DL1 files in {self.input_tel2}")
         self.matcher = CoincidenceMatcher(parent=self)
+        try:
+            if self.matcher.method == "SlidingWindow":
+                self.matcher.scan_offsets_ns()
+            # a directory may hold the DL1 files of both telescopes
+            tel2_paths = expand_inputs(self.input_tel2, tel_id=TEL_2)
+            for output in self.outputs.values():
+                check_not_an_input(output, [*self.input_tel1, *tel2_paths])
+                if output.exists() and not self.overwrite:
+                    raise ValueError(f"{output} exists, use --overwrite to replace it")
+            self.tel2_indices = [read_mono_index(path, TEL_2) for path in tel2_paths]
+            if not self.tel2_indices:
+                raise ValueError(f"No telescope-22 DL1 files in {self.input_tel2}")
+            self.tel1_indices = {
+                path: read_mono_index(path, TEL_1) for path in self.outputs
+            }
+            self.runs_2 = self._choose_runs_2()
+        except ValueError as err:
+            raise ToolConfigurationError(str(err)) from None
         #: events of telescope 21 and 22 matched, stereo events and all events written
         self.totals = Counter()
         self.not_matched = []
+        self.failed = []
         self.written = []
 
+    def _choose_runs_2(self):
+        """
+        The telescope-22 runs of each telescope-21 run, or why there are none.
+
+        Raises
+        ------
+        ValueError
+            For a telescope-21 run of a night that no telescope-22 input is of, or
+            runs the method cannot match.
+        """
+        nights_2 = {}
+        for index in self.tel2_indices:
+            if index.time_range_ns is not None:
+                nights_2.setdefault(_night(index.time_range_ns[0]), []).append(index)
+        margin_ns = int(self.overlap_margin_s * 1e9) + abs(
+            self.matcher.offset_scan_start_ns
+        )
+        runs_2 = {}
+        for path, index_1 in self.tel1_indices.items():
+            if index_1.time_range_ns is not None and nights_2:
+                night = _night(index_1.time_range_ns[0])
+                if night not in nights_2:
+                    others = ", ".join(
+                        f"{night_2} ({', '.join(i.path.name for i in indices)})"
+                        for night_2, indices in sorted(nights_2.items())
+                    )
+                    raise ValueError(
+                        f"{path} is of the night {night}, the telescope-22 inputs are of"
+                        f" the night(s) {others}: give the telescope-22 files of the"
+                        " same night"
+                    )
+            try:
+                runs_2[path] = overlapping_runs(index_1, self.tel2_indices, margin_ns)
+            except NoCoincidence as reason:
+                runs_2[path] = reason
+                continue
+            check_method(self.matcher.method, [index_1, *runs_2[path]])
+        return runs_2
+
+    @reports_full_disk
     def start(self):
         for tel1_path, output in self.outputs.items():
-            index_1 = read_mono_index(tel1_path, TEL_1)
+            runs_2 = self.runs_2[tel1_path]
+            if isinstance(runs_2, NoCoincidence):
+                self._not_matched(tel1_path, runs_2)
+                continue
             try:
-                self._match_run(index_1, output)
+                self._match_run(self.tel1_indices[tel1_path], runs_2, output)
+            except OffsetNotFound as err:
+                self.log.error("%s: %s", tel1_path, err)
+                self.failed.append(tel1_path)
             except NoCoincidence as reason:
-                self.log.warning("%s: no stereo events written: %s", tel1_path, reason)
-                self.not_matched.append(f"{tel1_path}: no stereo events: {reason}")
+                self._not_matched(tel1_path, reason)
 
+    def _not_matched(self, tel1_path, reason):
+        """A run without stereo events: no output, a warning and a summary line."""
+        self.log.warning("%s: 0 stereo events, no output: %s", tel1_path, reason)
+        self.not_matched.append(f"{tel1_path}: 0 stereo events, no output: {reason}")
+
+    @reports_full_disk
     def finish(self):
         totals = self.totals
-        lines = list(self.not_matched)
-        n_runs = len(self.outputs) - len(self.not_matched)
+        lines = [
+            *self.not_matched,
+            *(f"{path}: offset scan refused, no output" for path in self.failed),
+        ]
+        n_runs = len(self.outputs) - len(lines)
         if n_runs:
             line = (
                 f"{n_runs} run(s): {totals['tel 21']:,} + {totals['tel 22']:,} events in"
@@ -179,30 +254,31 @@ class StereoMatchTool(Tool):
         print_summary(
             self, lines, [self.output] if several and self.written else self.written
         )
+        if self.failed:
+            self.log.critical(
+                "%d of %d run(s) failed (errors above), no output for them: %s",
+                len(self.failed),
+                len(self.outputs),
+                ", ".join(map(str, self.failed)),
+            )
+            self.exit(1)
 
     # --------------------------------------------------------------- one run
-    def _match_run(self, index_1, output):
-        margin_ns = int(self.overlap_margin_s * 1e9) + abs(
-            self.matcher.offset_scan_start_ns
-        )
-        runs_2 = overlapping_runs(index_1, self.tel2_indices, margin_ns)
+    def _match_run(self, index_1, runs_2, output):
         run = match_run(self.matcher, index_1, runs_2)
         result = run.result
         method = self.matcher.method
-        self.log.info(
-            "%s: %s matched %d pairs; tel 21 %s; tel 22 %s; offset %d ns",
-            index_1.path.name,
-            method,
-            len(result.index_1),
-            result.counts_1,
-            result.counts_2,
-            result.offset_ns,
-        )
+        counts = f"tel 21 {dict(result.counts_1)}; tel 22 {dict(result.counts_2)}"
         print_step(
             self,
             f"{index_1.path.name}: {len(result.index_1)} stereo events ({method}, offset"
-            f" {result.offset_ns} ns); tel 21 {dict(result.counts_1)}; tel 22 {dict(result.counts_2)}",
+            f" {result.offset_ns} ns); {counts}",
         )
+        if len(result.index_1) == 0 and not self.keep_mono:
+            raise NoCoincidence(
+                f"no pair ({method}) among {run.n_events_1:,} telescope-21 and"
+                f" {run.n_events_2:,} telescope-22 shower events; {counts}"
+            )
         self.totals.update(
             {
                 "tel 21": run.n_events_1,

@@ -31,7 +31,7 @@ def print_summary(tool, lines, outputs=()):
 
         sst1m-process finished in 2.4 s
           SST1M2_20180822_0001.fits.fz: read 2 SKY_PEDESTAL, 30 SUBARRAY events; 30 events written
-          tel 22: 1 of 30 images with pixels after cleaning; NSB level 2.95 p.e. from 2 pedestal events
+          tel 22: 2 of 30 images with pixels after cleaning; NSB level 3.14 p.e. from 2 pedestal events
           wrote SST1M2_20180822_0001_dl1.h5 (455 kB)
 
     Parameters

@@ -13,11 +13,7 @@ from ctapipe.core.provenance import MissingReferenceMetadata
 from ctapipe.core.traits import Bool, CaselessStrEnum, Float, Int, List, Unicode, flag
 from ctapipe.core.traits import Path as PathTrait
 from ctapipe.io import TableLoader
-from ctapipe.reco import (
-    CrossValidator,
-    DispReconstructor,
-    ParticleClassifier,
-)
+from ctapipe.reco import CrossValidator, DispReconstructor, ParticleClassifier
 from ctapipe.reco.disp import compute_true_disp
 from ctapipe.reco.sklearn import MLQualityQuery
 
