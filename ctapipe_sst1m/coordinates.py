@@ -10,7 +10,21 @@ from astropy.time import Time
 
 from .time import tai_time
 
-__all__ = ["TrackingPointing", "altaz_to_unit", "unit_to_altaz", "horizontal_to_icrs"]
+__all__ = [
+    "TrackingPointing",
+    "altaz_to_unit",
+    "angular_distance_deg",
+    "horizontal_to_icrs",
+    "unit_to_altaz",
+]
+
+
+def angular_distance_deg(zenith_1, azimuth_1, zenith_2, azimuth_2):
+    """Angle (deg) between two horizontal directions given as zenith and azimuth (deg)."""
+    alt_1, alt_2 = np.deg2rad(90 - zenith_1), np.deg2rad(90 - zenith_2)
+    d_az = np.deg2rad(azimuth_1 - azimuth_2)
+    cos_d = np.sin(alt_1) * np.sin(alt_2) + np.cos(alt_1) * np.cos(alt_2) * np.cos(d_az)
+    return float(np.rad2deg(np.arccos(np.clip(cos_d, -1, 1))))
 
 
 class TrackingPointing:

@@ -22,21 +22,14 @@ from pyirf.interpolation import (
     RadMaxEstimator,
 )
 
+from ..coordinates import angular_distance_deg
 from ..io.irf_files import IrfFile
 
-__all__ = ["IrfChoice", "IrfChoiceError", "angular_distance_deg", "choose_irf"]
+__all__ = ["IrfChoice", "IrfChoiceError", "choose_irf"]
 
 
 class IrfChoiceError(ValueError):
     """No IRF fits an observation (the message says why)."""
-
-
-def angular_distance_deg(zenith_1, azimuth_1, zenith_2, azimuth_2):
-    """Angle between two horizontal directions given as zenith and azimuth (deg)."""
-    alt_1, alt_2 = np.deg2rad(90 - zenith_1), np.deg2rad(90 - zenith_2)
-    d_az = np.deg2rad(azimuth_1 - azimuth_2)
-    cos_d = np.sin(alt_1) * np.sin(alt_2) + np.cos(alt_1) * np.cos(alt_2) * np.cos(d_az)
-    return float(np.rad2deg(np.arccos(np.clip(cos_d, -1, 1))))
 
 
 @dataclass

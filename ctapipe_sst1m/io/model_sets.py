@@ -24,6 +24,8 @@ import numpy as np
 import tables
 import yaml
 
+from ..coordinates import angular_distance_deg
+
 __all__ = [
     "MODEL_KINDS",
     "TRAINING_RECORD",
@@ -61,13 +63,6 @@ def reconstructor_prefix(variant, kind):
 def node_name(zenith_deg, azimuth_deg, nsb_rate_mhz):
     """Directory name of a pointing node, e.g. ``ze20_az180_nsb080``."""
     return f"ze{zenith_deg:02.0f}_az{azimuth_deg % 360:03.0f}_nsb{nsb_rate_mhz:03.0f}"
-
-
-def _angular_distance_deg(zenith_1, azimuth_1, zenith_2, azimuth_2):
-    alt_1, alt_2 = np.deg2rad(90 - zenith_1), np.deg2rad(90 - zenith_2)
-    d_az = np.deg2rad(azimuth_1 - azimuth_2)
-    cos_d = np.sin(alt_1) * np.sin(alt_2) + np.cos(alt_1) * np.cos(alt_2) * np.cos(d_az)
-    return float(np.rad2deg(np.arccos(np.clip(cos_d, -1, 1))))
 
 
 @dataclass
@@ -168,7 +163,7 @@ def choose_model_set(models_dir, zenith_deg, azimuth_deg, nsb_rate_mhz=None):
     sets = find_model_sets(models_dir)
     distances = np.array(
         [
-            _angular_distance_deg(zenith_deg, azimuth_deg, s.zenith_deg, s.azimuth_deg)
+            angular_distance_deg(zenith_deg, azimuth_deg, s.zenith_deg, s.azimuth_deg)
             for s in sets
         ]
     )
