@@ -177,8 +177,8 @@ class RealRun:
                 f"  the bright spot at x = {x:.2f} m, y = {y:.2f} m ({np.count_nonzero(self.hot)}"
                 f" pixels, pedestal charge up to {self.max_pedestal_charge_pe:.0f} p.e.) is in"
                 " every event, pedestal events too:",
-                "  a hot, saturated region, which the thresholds raised by the pedestal noise"
-                f" remove: no pixel of it is kept in {self.n_shower - self.n_hot_kept} of"
+                "  a hot, saturated region; the thresholds raised by the pedestal noise"
+                f" keep none of its pixels in {self.n_shower - self.n_hot_kept} of"
                 f" {self.n_shower} shower events",
             ]
             if self.n_hot_kept:
