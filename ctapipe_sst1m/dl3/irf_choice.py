@@ -3,7 +3,8 @@ The IRF of an observation: the nearest node, or an interpolation in cos(zenith).
 
 Candidates are the IRF files of one set-up, cuts and kind, made with the models of the
 DL2 files (same models id). *nearest*: the node at the smallest angular distance from
-the observation's mean pointing; among nodes at that pointing, the closest NSB rate.
+the observation's mean pointing; among nodes at that pointing, the closest NSB rate
+(`ctapipe_sst1m.io.model_sets.nearest_node`, the rule of the model sets).
 *interpolate*: where nodes at the observation's NSB rate lie on both sides of its
 cos(zenith), the IRFs of the two nearest nodes on either side are interpolated linearly
 in cos(zenith) with pyirf's estimators (effective area in log, energy dispersion and
@@ -22,8 +23,8 @@ from pyirf.interpolation import (
     RadMaxEstimator,
 )
 
-from ..coordinates import angular_distance_deg
 from ..io.irf_files import IrfFile
+from ..io.model_sets import nearest_node
 
 __all__ = ["IrfChoice", "IrfChoiceError", "choose_irf"]
 
@@ -72,17 +73,7 @@ def choose_irf(
     """
     if not candidates:
         raise IrfChoiceError("no IRF file of this set-up, cuts, kind and models")
-    distances = np.array(
-        [
-            angular_distance_deg(zenith_deg, azimuth_deg, c.zenith_deg, c.azimuth_deg)
-            for c in candidates
-        ]
-    )
-    closest = [c for c, d in zip(candidates, distances) if d <= distances.min() + 0.01]
-    if nsb_rate_mhz is not None and np.isfinite(nsb_rate_mhz):
-        closest.sort(key=lambda c: abs(c.nsb_rate_mhz - nsb_rate_mhz))
-    nearest = closest[0]
-    distance = float(distances[candidates.index(nearest)])
+    nearest, distance = nearest_node(candidates, zenith_deg, azimuth_deg, nsb_rate_mhz)
     if distance > max_distance_deg:
         raise IrfChoiceError(
             f"the pointing (zenith {zenith_deg:.1f}, azimuth {azimuth_deg:.1f} deg) is"

@@ -199,12 +199,15 @@ def split_observations(recorded, max_gap, max_pointing_change):
     )
     order = np.lexsort((time_ns, obs_id))
     obs_id, time_ns, file_index = obs_id[order], time_ns[order], file_index[order]
-    ra = np.array([recorded[i].ra_deg for i in file_index])
-    dec = np.array([recorded[i].dec_deg for i in file_index])
     new = np.ones(len(obs_id), dtype=bool)
     if len(obs_id) > 1:
-        pointing = SkyCoord(ra=ra * u.deg, dec=dec * u.deg)
-        moved = pointing[1:].separation(pointing[:-1]) > max_pointing_change
+        # the pointing is one per file: compare the files' pointings once each
+        pointings = SkyCoord(
+            ra=[r.ra_deg for r in recorded] * u.deg,
+            dec=[r.dec_deg for r in recorded] * u.deg,
+        )
+        changes = pointings[:, np.newaxis].separation(pointings[np.newaxis, :])
+        moved = changes[file_index[1:], file_index[:-1]] > max_pointing_change
         gap = np.diff(time_ns) > max_gap.to_value(u.ns)
         new[1:] = (obs_id[1:] != obs_id[:-1]) | moved | gap
     starts = np.flatnonzero(new)

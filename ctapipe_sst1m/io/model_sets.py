@@ -34,6 +34,7 @@ __all__ = [
     "node_name",
     "find_model_sets",
     "choose_model_set",
+    "nearest_node",
     "reconstructor_prefix",
     "write_models_record",
     "read_models_record",
@@ -150,9 +151,43 @@ def find_model_sets(models_dir):
     return sets
 
 
+def nearest_node(nodes, zenith_deg, azimuth_deg, nsb_rate_mhz=None):
+    """
+    The node closest to a pointing: the smallest angular distance of zenith and
+    azimuth; among nodes at that pointing (to 0.01 deg), the closest NSB rate.
+
+    Parameters
+    ----------
+    nodes : list
+        Objects with ``zenith_deg``, ``azimuth_deg`` and ``nsb_rate_mhz`` (model sets,
+        IRF files).
+    zenith_deg, azimuth_deg : float
+        The pointing.
+    nsb_rate_mhz : float or None
+        NSB rate (None or NaN: not used).
+
+    Returns
+    -------
+    node
+    distance_deg : float
+        angular distance between the pointing and the node's pointing
+    """
+    distances = np.array(
+        [
+            angular_distance_deg(zenith_deg, azimuth_deg, n.zenith_deg, n.azimuth_deg)
+            for n in nodes
+        ]
+    )
+    closest = [n for n, d in zip(nodes, distances) if d <= distances.min() + 0.01]
+    if nsb_rate_mhz is not None and np.isfinite(nsb_rate_mhz):
+        closest.sort(key=lambda n: abs(n.nsb_rate_mhz - nsb_rate_mhz))
+    chosen = closest[0]
+    return chosen, float(distances[nodes.index(chosen)])
+
+
 def choose_model_set(models_dir, zenith_deg, azimuth_deg, nsb_rate_mhz=None):
     """
-    The model set closest to a pointing.
+    The model set closest to a pointing (`nearest_node` of the sets in ``models_dir``).
 
     Returns
     -------
@@ -160,19 +195,9 @@ def choose_model_set(models_dir, zenith_deg, azimuth_deg, nsb_rate_mhz=None):
     distance_deg : float
         angular distance between the run's pointing and the node's pointing
     """
-    sets = find_model_sets(models_dir)
-    distances = np.array(
-        [
-            angular_distance_deg(zenith_deg, azimuth_deg, s.zenith_deg, s.azimuth_deg)
-            for s in sets
-        ]
+    return nearest_node(
+        find_model_sets(models_dir), zenith_deg, azimuth_deg, nsb_rate_mhz
     )
-    # nodes at the same pointing (to 0.01 deg) compete on NSB
-    closest = [s for s, d in zip(sets, distances) if d <= distances.min() + 0.01]
-    if nsb_rate_mhz is not None and np.isfinite(nsb_rate_mhz):
-        closest.sort(key=lambda s: abs(s.nsb_rate_mhz - nsb_rate_mhz))
-    chosen = closest[0]
-    return chosen, float(distances[sets.index(chosen)])
 
 
 def write_models_record(h5file, record):

@@ -205,10 +205,6 @@ class DL3Tool(Tool):
             raise ToolConfigurationError(
                 f"no DL2 file (*.h5) in {', '.join(map(str, self.input_paths))}"
             )
-        outputs = {self.output_dir.resolve()}
-        for path in paths:
-            if path.resolve().parent in outputs and path.suffix != ".h5":
-                raise ToolConfigurationError(f"{path} is in the output directory")
         return paths
 
     def _default_setup(self, records):

@@ -14,6 +14,7 @@ from ctapipe.core.traits import AstroQuantity, CaselessStrEnum, Float, Int, List
 from ctapipe.core.traits import Path as PathTrait
 from ctapipe.io import TableLoader
 from ctapipe.irf import OptimizationResult
+from ctapipe.irf.binning import DefaultRecoEnergyBins
 from ctapipe.tools.compute_irf import IrfTool
 from ctapipe.tools.optimize_event_selection import EventSelectionOptimizer
 from traitlets.config import Config
@@ -300,12 +301,8 @@ class MakeIrfsTool(Tool):
         path = workdir / f"cuts_{setup.name}_{cuts}.fits"
         gamma_file = self.gamma_point_file or self.gamma_diffuse_file
         if cuts == "global":
-            bins_config = Config(self.config).get("DefaultRecoEnergyBins", {})
-            e_min = u.Quantity(bins_config.get("reco_energy_min", "0.2 TeV"))
-            e_max = u.Quantity(bins_config.get("reco_energy_max", "300 TeV"))
-            per_decade = int(bins_config.get("reco_energy_n_bins_per_decade", 5))
-            n_bins = int(np.ceil(np.log10(e_max / e_min) * per_decade))
-            energy_bins = np.geomspace(e_min, e_max, n_bins + 1)
+            # the reconstructed-energy bins the ctapipe tools use
+            energy_bins = DefaultRecoEnergyBins(parent=self).reco_energy_bins
             global_cuts(
                 self.global_gammaness_cut,
                 self.global_theta_cut,
@@ -356,27 +353,23 @@ class MakeIrfsTool(Tool):
             if point_like
             else (self.gamma_diffuse_file or self.gamma_point_file)
         )
-        n_fov_bins = 1
-        fov_max = self.fov_offset_max
-        if gamma_file == self.gamma_point_file:
-            with TableLoader(gamma_file) as loader:
-                offset = read_simulation_info(loader).viewcone_max
-            # one bin around the simulated source offset, which gammapy evaluates
-            fov_max = max(self.fov_offset_max, 2 * offset)
-        else:
-            n_fov_bins = self.fov_offset_n_bins
+        # point gammas: one offset bin, 0 .. fov_offset_max, around the source offset
+        n_fov_bins = (
+            1 if gamma_file == self.gamma_point_file else self.fov_offset_n_bins
+        )
+        fov_max = self.fov_offset_max.to_value(u.deg)
         output = workdir / f"irf_{setup.name}_{cuts}_{kind}.fits"
         benchmarks = workdir / f"benchmarks_{setup.name}_{cuts}_{kind}.fits"
         extra = {
             "IrfTool": {"spatial_selection_applied": point_like},
             "DefaultFoVOffsetBins": {
                 "fov_offset_min": "0 deg",
-                "fov_offset_max": f"{fov_max.to_value(u.deg)} deg",
+                "fov_offset_max": f"{fov_max} deg",
                 "fov_offset_n_bins": n_fov_bins,
             },
             "Sensitivity2dMaker": {
                 "fov_offset_min": "0 deg",
-                "fov_offset_max": f"{fov_max.to_value(u.deg)} deg",
+                "fov_offset_max": f"{fov_max} deg",
                 "fov_offset_n_bins": 1,
             },
         }
