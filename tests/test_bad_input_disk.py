@@ -44,6 +44,12 @@ def full_disk():
         directory.rmdir()
 
 
+def _fill(directory, leave=8 * 1024):
+    """Fill the file system of ``directory`` but ``leave`` bytes (small outputs no longer fit)."""
+    free = shutil.disk_usage(directory).free
+    (directory / "filler").write_bytes(bytes(max(free - leave, 0)))
+
+
 def _assert_reported(result, output):
     assert result.returncode == 1, result.stderr
     assert "No space left on device" in result.stderr
@@ -146,3 +152,66 @@ def test_process_on_a_full_disk(data_config, full_disk, tmp_path):
         "--no-progress",
     )
     _assert_reported(result, output)
+
+
+def test_make_irfs_on_a_full_disk(small_dl2, full_disk):
+    _fill(full_disk)
+    output = full_disk / "irfs"
+    result = run_cli(
+        "sst1m-make-irfs",
+        "--gamma-point",
+        small_dl2["gamma_point"],
+        "--proton",
+        small_dl2["proton"],
+        "-o",
+        output,
+        "--setup",
+        "stereo",
+        "--cuts",
+        "global",
+        "--kind",
+        "full-enclosure",
+    )
+    assert result.returncode == 1, result.stderr
+    assert "No space left on device" in result.stderr and str(output) in result.stderr
+    assert "Traceback" not in result.stderr
+    assert not list(output.rglob("*.fits.gz")) and not list(output.rglob("*.part"))
+
+
+def test_dl3_on_a_full_disk(small_dl2, simulated_stereo_run, full_disk, tmp_path):
+    irfs = tmp_path / "irfs"
+    result = run_cli(
+        "sst1m-make-irfs",
+        "--gamma-point",
+        small_dl2["gamma_point"],
+        "--proton",
+        small_dl2["proton"],
+        "-o",
+        irfs,
+        "--setup",
+        "stereo",
+        "--cuts",
+        "global",
+        "--kind",
+        "full-enclosure",
+    )
+    assert result.returncode == 0, result.stderr
+    _fill(full_disk)
+    output = full_disk / "dl3"
+    result = run_cli(
+        "sst1m-dl3",
+        "--input",
+        simulated_stereo_run["dl2"],
+        "--irf-dir",
+        irfs,
+        "--output-dir",
+        output,
+        "--cuts",
+        "global",
+        "--kind",
+        "full-enclosure",
+    )
+    assert result.returncode == 1, result.stderr
+    assert "No space left on device" in result.stderr and str(output) in result.stderr
+    assert "Traceback" not in result.stderr
+    assert not list(output.glob("*.fits.gz")) and not list(output.glob("*.part"))
