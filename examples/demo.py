@@ -9,7 +9,10 @@ Demo: real SST-1M raw data and a short simulated stereo run through the SST-1M c
 3. ``sst1m-simulate --raw-dir`` writes raw runs of both telescopes, which go through
    the same chain: ``ctapipe-process`` per telescope, ``sst1m-stereo-match``, and a
    picture of the brightest stereo events;
-4. a summary of every step: input, events in and out, time, files written.
+4. a synthetic night (two targets, a dark run, a corrupt file) through ``sst1m-night`` on
+   two Dask workers: DL1, stereo, the data-quality table and the HTML report; the
+   corrupt file is reported and the night completes;
+5. a summary of every step: input, events in and out, time, files written.
 
 Run with ``make demo`` or ``python examples/demo.py --output-dir demo_output``.
 """
@@ -38,6 +41,7 @@ from ctapipe_sst1m.plotting import (
     pedestal_thresholds,
     plot_nsb_diagnostics,
 )
+from ctapipe_sst1m.simulation.night import write_synthetic_night
 from ctapipe_sst1m.tools.summary import format_size, path_size
 
 RAW_FILES = {
@@ -454,6 +458,55 @@ def simulated_stereo_run(output_dir, config):
     return steps, facts
 
 
+def synthetic_night(output_dir):
+    """A synthetic night of raw data through sst1m-night (no models: DL1, stereo, quality)."""
+    announce(
+        "writing a synthetic night (2 targets x 2 runs, both telescopes, a dark run, a"
+        " corrupt file) and processing it with sst1m-night on 2 Dask workers"
+    )
+    raw_root, night_output = output_dir / "night_raw", output_dir / "night"
+    shutil.rmtree(raw_root, ignore_errors=True)
+    night = write_synthetic_night(raw_root)
+    command = [
+        Path(sys.executable).parent / "sst1m-night",
+        f"--raw-dir={raw_root}",
+        f"--night={night.night}",
+        f"--output-dir={night_output}",
+        "--workers=2",
+        "--no-progress",
+    ]
+    print("$", " ".join(map(str, command)), flush=True)
+    start = time.perf_counter()
+    result = subprocess.run(list(map(str, command)), cwd=output_dir)
+    seconds = time.perf_counter() - start
+    # exit status 1: the corrupt file failed, as it should; anything else is an error
+    if result.returncode != 1:
+        sys.exit(f"sst1m-night ended with exit status {result.returncode}")
+    night_dir = night_output / night.night
+    quality = Table.read(night_dir / "quality.ecsv")
+    n_files = sum(len(paths) for run in night.runs for paths in run.files.values())
+    step = Step(
+        "sst1m-night",
+        f"{len(night.runs)} runs, {n_files} raw files",
+        f"{int(np.sum(quality['n_shower_events']))} shower events",
+        seconds,
+        [
+            night_dir / "report.html",
+            night_dir / "quality.ecsv",
+            night_dir / "manifest.json",
+        ],
+    )
+    facts = [
+        f"synthetic night: {len(quality)} runs x telescopes in the quality table, stereo"
+        f" fractions {np.nanmin(quality['stereo_fraction']):.2f}-"
+        f"{np.nanmax(quality['stereo_fraction']):.2f}; the corrupt file"
+        f" {night.corrupt_file.name} is reported as failed (exit status 1), the rest done;"
+        f" open {night_dir / 'report.html'}",
+    ]
+    print("\n".join(facts))
+    return [step], facts
+
+
 def print_summary(steps, facts, output_dir, seconds):
     """Per step: input, events in -> out, time and files written; then what the data hold."""
     print(
@@ -515,6 +568,9 @@ def main():
     sim_steps, sim_facts = simulated_stereo_run(output_dir, config)
     steps += sim_steps
     facts += sim_facts
+    night_steps, night_facts = synthetic_night(output_dir)
+    steps += night_steps
+    facts += night_facts
     print_summary(steps, facts, output_dir, time.perf_counter() - start)
 
 

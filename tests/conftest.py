@@ -75,6 +75,7 @@ TOOLS = {
     "sst1m-dl3": "ctapipe_sst1m.tools.dl3:DL3Tool",
     "sst1m-dl3-index": "ctapipe_sst1m.tools.dl3_index:DL3IndexTool",
     "sst1m-make-irfs": "ctapipe_sst1m.tools.make_irfs:MakeIrfsTool",
+    "sst1m-night": "ctapipe_sst1m.tools.night:NightTool",
     "sst1m-performance": "ctapipe_sst1m.tools.performance:PerformanceTool",
     "sst1m-process": "ctapipe_sst1m.tools.process:SST1MProcessorTool",
     "sst1m-quickstart": "ctapipe_sst1m.tools.quickstart:QuickStartTool",
@@ -221,6 +222,30 @@ def small_dl2(small_production, trained_models, tmp_path_factory):
         )
         assert result.returncode == 0, result.stderr
     return paths
+
+
+@pytest.fixture(scope="session")
+def irf_tree(small_dl2, tmp_path_factory):
+    """IRFs of every set-up, global (gammaness >= 0: every valid event) and efficiency cuts."""
+    directory = tmp_path_factory.mktemp("irfs")
+    result = run_cli(
+        "sst1m-make-irfs",
+        "--gamma-point",
+        small_dl2["gamma_point"],
+        "--gamma-diffuse",
+        small_dl2["gamma_diffuse"],
+        "--proton",
+        small_dl2["proton"],
+        "--output-dir",
+        directory,
+        "--cuts",
+        "global",
+        "--cuts",
+        "efficiency",
+        "--MakeIrfsTool.global_gammaness_cut=0",
+    )
+    assert result.returncode == 0, result.stderr
+    return directory
 
 
 @pytest.fixture(scope="session")

@@ -32,6 +32,7 @@ LAYERS = (
         "analysis",
     ),
     ("event_source", "testing", "plotting"),
+    ("night",),
     ("tools",),
 )
 LAYER_OF = {unit: n for n, units in enumerate(LAYERS) for unit in units}

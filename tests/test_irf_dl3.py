@@ -29,30 +29,6 @@ NODE = node_name(20, 180, 80)
 TRUE_ENERGY_BINS = np.geomspace(0.2, 300, 11)
 
 
-@pytest.fixture(scope="module")
-def irf_tree(small_dl2, tmp_path_factory):
-    """IRFs of every set-up, global (gammaness >= 0: every valid event) and efficiency cuts."""
-    directory = tmp_path_factory.mktemp("irfs")
-    result = run_cli(
-        "sst1m-make-irfs",
-        "--gamma-point",
-        small_dl2["gamma_point"],
-        "--gamma-diffuse",
-        small_dl2["gamma_diffuse"],
-        "--proton",
-        small_dl2["proton"],
-        "--output-dir",
-        directory,
-        "--cuts",
-        "global",
-        "--cuts",
-        "efficiency",
-        "--MakeIrfsTool.global_gammaness_cut=0",
-    )
-    assert result.returncode == 0, result.stderr
-    return directory
-
-
 def test_make_irfs_tree(irf_tree):
     irfs = find_irf_files(irf_tree)
     assert {(i.setup.name, i.cuts, i.kind) for i in irfs} == {

@@ -553,6 +553,38 @@ def test_real_stereo_dl2(tmp_path, trained_models, simulated_stereo_run):
     )
 
 
+def test_apply_models_to_a_short_file(trained_models, tmp_path):
+    """A file with fewer events than the feature check's sample (a run's short last file)."""
+    dl1, dl2 = tmp_path / "short.dl1.h5", tmp_path / "short.dl2.h5"
+    result = run_cli(
+        "sst1m-simulate",
+        "--particle=gamma",
+        "--spectrum=point",
+        "--n-showers=3",
+        "--seed=7",
+        "--SimulateTool.energy_min_tev=5",
+        "--SimulateTool.max_impact_m=100",
+        "--output",
+        dl1,
+        "--no-progress",
+    )
+    assert result.returncode == 0, result.stderr
+    n_events = len(read_table(dl1, "/dl1/event/subarray/trigger"))
+    assert 0 < n_events < 5
+    result = run_cli(
+        "sst1m-apply-models",
+        "--input",
+        dl1,
+        "--models-dir",
+        trained_models,
+        "--output",
+        dl2,
+    )
+    assert result.returncode == 0, result.stderr
+    with TableLoader(dl2) as loader:
+        assert len(loader.read_subarray_events()) == n_events
+
+
 @pytest.mark.slow
 def test_models_directory_errors(small_production, tmp_path, trained_models):
     empty = tmp_path / "empty"

@@ -410,13 +410,14 @@ def read_tag_events(path, variants, quality_query=None):
     return events, simulation
 
 
-def event_weights(true_energy, simulation, target_spectrum):
+def event_weights(true_energy, simulation, target_spectrum, obstime=1 * u.h):
     """
     Weights that turn the simulated spectrum into ``target_spectrum``.
 
     A diffuse simulation weighted to a point-like spectrum is integrated over its
-    viewcone first. Only ratios of the weights are used (the observation time is
-    arbitrary).
+    viewcone first. The weights of the simulated events sum to the number of events
+    that the target spectrum gives in ``obstime``; the performance uses only their
+    ratios (the observation time is arbitrary there).
 
     Parameters
     ----------
@@ -426,13 +427,15 @@ def event_weights(true_energy, simulation, target_spectrum):
         Simulated spectrum of their file.
     target_spectrum : callable
         pyirf spectrum, e.g. ``pyirf.spectral.CRAB_HEGRA``.
+    obstime : astropy.units.Quantity
+        Observation time the simulated events stand for.
 
     Returns
     -------
     numpy.ndarray
         One weight per event.
     """
-    simulated = PowerLaw.from_simulation(simulation, obstime=1 * u.h)
+    simulated = PowerLaw.from_simulation(simulation, obstime=obstime)
     target_unit = target_spectrum(1 * u.TeV).unit
     if target_unit.is_equivalent(
         POINT_SOURCE_FLUX_UNIT

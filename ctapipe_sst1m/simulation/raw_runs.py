@@ -1,5 +1,6 @@
 """Raw DigiCam runs of both telescopes from the SST-1M simulation, with the true pairing."""
 
+from contextlib import contextmanager
 from pathlib import Path
 
 import astropy.units as u
@@ -12,17 +13,31 @@ from ..instrument import (
     DATA_TEL_ID,
     DEFAULT_TELESCOPE_LOCATIONS,
     N_PIXELS,
+    SIMULATION_TEL_IDS,
+    TRIGGER_INTERNAL,
+    TRIGGER_PATCH7,
     camera_number,
+    sst1m_subarray,
 )
 from ..io.atomic_output import AtomicOutput
 from ..io.zfits_writer import DigiCamZFitsWriter
 from ..time import NS_PER_S, tai_ns
+from .camera import CameraSimulator
 from .source import SST1MSimulationSource
 
-__all__ = ["write_simulated_raw_runs", "synthetic_pixel_indices"]
+__all__ = [
+    "DARK_TARGET",
+    "synthetic_pixel_indices",
+    "truth_table_path",
+    "write_simulated_dark_run",
+    "write_simulated_raw_runs",
+]
 
 #: interleaved pedestals get array event numbers from here on (unique, never shared)
 PEDESTAL_ARRAY_NUMBER_OFFSET = 1_000_000_000
+#: TARGET keyword of a dark run: no sky pointing (`~ctapipe_sst1m.io.target.parse_target`
+#: raises `~ctapipe_sst1m.io.target.NoPointingTarget`)
+DARK_TARGET = "DARK"
 
 
 def synthetic_pixel_indices(seed=1296):
@@ -92,9 +107,64 @@ class _RunWriter:
             path.unlink(missing_ok=True)
 
 
+def truth_table_path(directory, date, run):
+    """The truth table of a run written by `write_simulated_raw_runs` into ``directory``."""
+    return Path(directory) / f"SST1M_{date}_{run:04d}_truth.ecsv"
+
+
 def _poisson_interval_ns(rng, mean_ns):
     """An interval of a Poisson process (at least 1 ns)."""
     return max(int(rng.exponential(mean_ns)), 1)
+
+
+def _file_header(target, start):
+    """The keywords of the files of a run: TARGET and the creation date of its start."""
+    return {
+        "TARGET": target,
+        # the camera clocks run on TAI (White Rabbit): a DATE on the same clock (the
+        # writer's default) would make SST1MEventSource take them for UTC, 37 s off
+        "DATE": (start.utc.strftime("%Y-%m-%dT%H:%M:%S"), "File creation date (UTC)"),
+    }
+
+
+def _run_writers(tel_ids, directory, directories, date, run, events_per_file, header):
+    """
+    One `_RunWriter` per simulated telescope (``tel_ids``: 1, 2), each in its directory.
+
+    ``directories`` maps data telescope ids (21, 22) to directories; telescopes not
+    in it (all if it is None) write into ``directory``.
+    """
+    directories = directories or {}
+    writers = {}
+    for tel_id in tel_ids:
+        data_tel_id = DATA_TEL_ID[tel_id]
+        tel_directory = Path(directories.get(data_tel_id, directory))
+        tel_directory.mkdir(parents=True, exist_ok=True)
+        writers[tel_id] = _RunWriter(
+            tel_directory, data_tel_id, date, run, events_per_file, header
+        )
+    return writers
+
+
+@contextmanager
+def _all_or_nothing(writers):
+    """Close the writers' last files at the end; on any error delete all their files."""
+    try:
+        yield
+        for writer in writers.values():
+            writer.close()
+    except BaseException:
+        for writer in writers.values():
+            writer.discard()
+        raise
+
+
+def _pedestal_adc(camera, tel_id, dc_to_pe, baseline_adc):
+    """ADC samples of an event without Cherenkov light (NSB and noise only)."""
+    r1 = camera.r1_waveform(
+        tel_id, np.zeros(N_PIXELS, dtype=np.int64), np.full(N_PIXELS, np.nan)
+    )
+    return camera.adc_waveform(tel_id, r1[0], dc_to_pe, baseline_adc)
 
 
 def write_simulated_raw_runs(
@@ -109,6 +179,9 @@ def write_simulated_raw_runs(
     events_per_file=200,
     dc_to_pe=26.8,
     baseline_adc=330.0,
+    target_name="Simulation",
+    wobble="W1",
+    directories=None,
     progress_bar=False,
     parent=None,
 ):
@@ -120,12 +193,17 @@ def write_simulated_raw_runs(
     White Rabbit time (true time, TAI; the events are a Poisson process of mean
     interval ``mean_interval_ns``, 5 ms: 200 Hz, the order of SST-1M's trigger rates,
     ≈165 Hz in the 2018 example run of protozfits), the camera clock (telescope 22 off by
-    ``clock_offset_ns``), a common SWAT array event number, the TARGET keyword of
-    the pointing, and an interleaved pedestal event (NSB only) after every
+    ``clock_offset_ns``), a common SWAT array event number, the TARGET keyword
+    ``{target_name}_{wobble},{RA},{DEC}`` of the card's pointing at ``start_time``
+    (UTC), and an interleaved pedestal event (NSB only) after every
     ``pedestal_interval`` events of a camera; runs are split into files of
-    ``events_per_file`` events. ``progress_bar`` shows one over the thrown showers.
-    ``parent`` (a ctapipe Tool or Component) configures the simulation source and
-    its detector model (``CameraSimulator``, ``ShowerImager``).
+    ``events_per_file`` events named ``SST1M{1,2}_{date}_{run:04d}_{file:03d}.fits.fz``.
+    The files of a telescope go to ``directories[tel_id]`` (``directory`` for a
+    telescope not in it, or if it is None), the truth table to ``directory``. A run
+    that fails leaves no file of either telescope and no truth table.
+    ``progress_bar`` shows one over the thrown showers. ``parent`` (a ctapipe Tool
+    or Component) configures the simulation source and its detector model
+    (``CameraSimulator``, ``ShowerImager``).
 
     Returns
     -------
@@ -133,7 +211,8 @@ def write_simulated_raw_runs(
         ``{21: [Path, ...], 22: [Path, ...]}``.
     truth : astropy.table.Table
         Per simulated triggered event: SWAT number, camera event numbers of
-        telescopes 21 and 22 (-1 if not triggered), true energy.
+        telescopes 21 and 22 (-1 if not triggered), true energy; written to
+        `truth_table_path` (``{directory}/SST1M_{date}_{run:04d}_truth.ecsv``).
     """
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
@@ -147,24 +226,22 @@ def write_simulated_raw_runs(
         az=card.pointing_az_deg * u.deg,
         frame=AltAz(obstime=start, location=location),
     ).icrs
-    header = {
-        "TARGET": f"Simulation_W1,{pointing.ra.deg:.4f},{pointing.dec.deg:.4f}",
-        # the camera clocks run on TAI (White Rabbit): a DATE on the same clock (the
-        # writer's default) would make SST1MEventSource take them for UTC, 37 s off
-        "DATE": (start.utc.strftime("%Y-%m-%dT%H:%M:%S"), "File creation date (UTC)"),
-    }
+    target = f"{target_name}_{wobble},{pointing.ra.deg:.4f},{pointing.dec.deg:.4f}"
     start_ns = int(tai_ns(start))
-    writers = {
-        tel_id: _RunWriter(
-            directory, DATA_TEL_ID[tel_id], date, run, events_per_file, header
-        )
-        for tel_id in source.subarray.tel
-    }
+    writers = _run_writers(
+        source.subarray.tel,
+        directory,
+        directories,
+        date,
+        run,
+        events_per_file,
+        _file_header(target, start),
+    )
     offsets = {1: 0, 2: clock_offset_ns}
     shower_count = dict.fromkeys(writers, 0)
     rng = np.random.default_rng(card.seed + 1)
     rows = []
-    try:
+    with _all_or_nothing(writers):
         next_time_ns = start_ns + _poisson_interval_ns(rng, mean_interval_ns)
         for number, event in enumerate(source, start=1):
             time_ns = next_time_ns
@@ -180,40 +257,93 @@ def write_simulated_raw_runs(
                         tel_id, event.r1.tel[tel_id].waveform[0], dc_to_pe, baseline_adc
                     )
                     camera_number = writer.write(
-                        adc, time_ns, offsets[tel_id], 1, number, baseline_adc
+                        adc,
+                        time_ns,
+                        offsets[tel_id],
+                        TRIGGER_PATCH7,
+                        number,
+                        baseline_adc,
                     )
                     shower_count[tel_id] += 1
                     if shower_count[tel_id] % pedestal_interval == 0:
-                        pedestal = source.camera.r1_waveform(
-                            tel_id,
-                            np.zeros(N_PIXELS, dtype=np.int64),
-                            np.full(N_PIXELS, np.nan),
-                        )
-                        adc = source.camera.adc_waveform(
-                            tel_id, pedestal[0], dc_to_pe, baseline_adc
-                        )
                         pedestal_number = (
                             PEDESTAL_ARRAY_NUMBER_OFFSET + writer.event_number + 1
                         )
                         # between this shower and the next: the files stay in time order
                         writer.write(
-                            adc,
+                            _pedestal_adc(
+                                source.camera, tel_id, dc_to_pe, baseline_adc
+                            ),
                             (time_ns + next_time_ns) // 2,
                             offsets[tel_id],
-                            8,
+                            TRIGGER_INTERNAL,
                             pedestal_number,
                             baseline_adc,
                         )
                 row[f"tel_{DATA_TEL_ID[tel_id]:03d}_event_number"] = camera_number
             rows.append(row)
-    except BaseException:
-        for writer in writers.values():
-            writer.discard()
-        raise
-    for writer in writers.values():
-        writer.close()
-    truth = Table(rows=rows)
-    with AtomicOutput(directory / f"SST1M_{date}_{run:04d}_truth.ecsv", True) as output:
-        truth.write(output.temporary, format="ascii.ecsv")
-        output.commit()
+        truth = Table(rows=rows)
+        with AtomicOutput(truth_table_path(directory, date, run), True) as output:
+            truth.write(output.temporary, format="ascii.ecsv")
+            output.commit()
     return {DATA_TEL_ID[t]: w.paths for t, w in writers.items()}, truth
+
+
+def write_simulated_dark_run(
+    directory,
+    n_events=20,
+    date="20240304",
+    run=1,
+    start_time="2024-03-04T22:00:00",
+    clock_offset_ns=3_217_000,
+    trigger_interval_ns=10_000_000,
+    events_per_file=200,
+    dc_to_pe=26.8,
+    baseline_adc=330.0,
+    seed=0,
+    directories=None,
+    parent=None,
+):
+    """
+    Write a dark run of telescopes 21 and 22: internal triggers only, TARGET ``DARK``.
+
+    Each telescope gets ``n_events`` pedestal events (camera event type 8) every
+    ``trigger_interval_ns`` from ``start_time`` (UTC), with the NSB-only waveforms of
+    the simulation's interleaved pedestals (the camera simulation has no closed
+    lid), the times, clock offset and numbering of `write_simulated_raw_runs`, in
+    files of ``events_per_file`` events; ``directories`` as there. A run that fails
+    leaves no file. ``seed`` makes the waveforms reproducible; ``parent`` configures
+    the ``CameraSimulator``.
+
+    Returns
+    -------
+    dict
+        ``{21: [Path, ...], 22: [Path, ...]}``.
+    """
+    start = Time(start_time, scale="utc")
+    camera = CameraSimulator(
+        sst1m_subarray(SIMULATION_TEL_IDS), np.random.default_rng(seed), parent=parent
+    )
+    writers = _run_writers(
+        SIMULATION_TEL_IDS,
+        directory,
+        directories,
+        date,
+        run,
+        events_per_file,
+        _file_header(DARK_TARGET, start),
+    )
+    offsets = {1: 0, 2: clock_offset_ns}
+    start_ns = int(tai_ns(start))
+    with _all_or_nothing(writers):
+        for number in range(1, n_events + 1):
+            for tel_id, writer in writers.items():
+                writer.write(
+                    _pedestal_adc(camera, tel_id, dc_to_pe, baseline_adc),
+                    start_ns + number * trigger_interval_ns,
+                    offsets[tel_id],
+                    TRIGGER_INTERNAL,
+                    PEDESTAL_ARRAY_NUMBER_OFFSET + number,
+                    baseline_adc,
+                )
+    return {DATA_TEL_ID[t]: w.paths for t, w in writers.items()}

@@ -230,9 +230,11 @@ class ApplyModelsTool(ApplyModels):
     def _check_features(self):
         """Every model input must be in the file: ctapipe would skip the model silently."""
         with TableLoader(self.input_url, parent=self) as loader:
+            # a few events: ctapipe fails on a stop beyond the last one
+            n_events = loader.h5file.get_node(DL1_SUBARRAY_TRIGGER_TABLE).nrows
             sample = loader.read_telescope_events(
                 start=0,
-                stop=5,
+                stop=min(5, n_events),
                 true_parameters=False,
                 observation_info=True,
                 instrument=True,
