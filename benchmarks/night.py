@@ -60,7 +60,13 @@ def production(work):
     if irfs.is_dir():
         return models, irfs
     for name, options in PRODUCTION.items():
-        run("sst1m-simulate", *options.split(), "--output", work / f"{name}.dl1.h5", "--overwrite")
+        run(
+            "sst1m-simulate",
+            *options.split(),
+            "--output",
+            work / f"{name}.dl1.h5",
+            "--overwrite",
+        )
     run(
         "sst1m-train-models",
         "--gamma",
@@ -116,7 +122,7 @@ def night_run(night, output, models, irfs, workers):
 def by_hand(night_dir, manifest):
     """Every recorded step command again, one process each, in the night's order."""
     total = 0.0
-    for key, entry in manifest.items():
+    for entry in manifest.values():
         command_file = Path(f"{entry['product']}.step.yaml")
         if entry["status"] != "done" or not command_file.exists():
             continue
@@ -153,7 +159,9 @@ def main():
 
     walls = {}
     for workers in (1, 2):
-        walls[workers] = night_run(night, work / f"out_{workers}", models, irfs, workers)
+        walls[workers] = night_run(
+            night, work / f"out_{workers}", models, irfs, workers
+        )
     night_dir = work / "out_1" / night.night
     manifest = json.loads((night_dir / "manifest.json").read_text())["products"]
     steps = sum(e["duration_s"] for e in manifest.values() if e["status"] == "done")
@@ -162,7 +170,9 @@ def main():
 
     print(f"shower events processed (DL1, both telescopes): {events}")
     print(f"sst1m-night, 1 worker : {walls[1]:7.1f} s wall")
-    print(f"sst1m-night, 2 workers: {walls[2]:7.1f} s wall (speed-up {walls[1] / walls[2]:.2f})")
+    print(
+        f"sst1m-night, 2 workers: {walls[2]:7.1f} s wall (speed-up {walls[1] / walls[2]:.2f})"
+    )
     print(f"steps in the workers (sum of the manifest durations): {steps:7.1f} s")
     print(
         f"orchestration overhead with 1 worker: {walls[1] - steps:.1f} s"
