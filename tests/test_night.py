@@ -46,6 +46,9 @@ def night_argv(night, output_dir, trained_models, irf_tree, *more):
         "--irf-dir",
         irf_tree,
         "--no-progress",
+        # every valid event (the IRFs' global cuts are gammaness >= 0): the DL3 files
+        # do not depend on how well the small test models separate the particles
+        "--NightTool.dl3_cuts=global",
         *more,
     ]
 
@@ -156,7 +159,7 @@ def test_rerun_recomputes_nothing(night, processed, trained_models, irf_tree, tm
     # only the corrupt file is tried again
     assert result.returncode == 1
     assert products(copy) == before
-    assert "1 failed" in result.stdout and "skipped" in result.stdout
+    assert "1 failed, 54 skipped" in result.stdout
 
     # one DL1 product deleted: it and what depends on it are redone, nothing else
     run = night.runs[0]
@@ -298,10 +301,13 @@ class ExternalCluster:
         ]
 
     def close(self):
-        for process in [*self.workers, self.scheduler]:
-            process.terminate()
-        for process in [*self.workers, self.scheduler]:
-            process.wait(timeout=30)
+        # the workers first and without a goodbye (a worker stopped politely waits for
+        # the scheduler), then the scheduler
+        for worker in self.workers:
+            worker.kill()
+            worker.wait()
+        self.scheduler.terminate()
+        self.scheduler.wait(timeout=60)
 
 
 def test_external_scheduler_and_killed_worker(
