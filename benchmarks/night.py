@@ -179,12 +179,18 @@ def main():
         f" ({100 * (walls[1] - steps) / walls[1]:.0f} % of the wall time)"
     )
     print(f"the same steps by hand (one process each, sequential): {hand:7.1f} s")
+    n_steps = sum(e["status"] == "done" for e in manifest.values())
     per_event = steps / events
-    projected = REAL_NIGHT_EVENTS * per_event / REAL_NIGHT_CORES
     print(
-        f"projection: {per_event * 1e3:.1f} ms of steps per shower event ->"
+        f"{n_steps} steps: {steps / n_steps:.2f} s per step in a worker against"
+        f" {hand / n_steps:.2f} s as a process of its own"
+    )
+    print(
+        f"upper bound: {per_event * 1e3:.1f} ms of steps per shower event (files of"
+        f" ~{events // n_files} events: per-file costs dominate) ->"
         f" {REAL_NIGHT_EVENTS:.0e} events on {REAL_NIGHT_CORES} cores:"
-        f" {projected / 3600:.1f} h (perfect scaling; these synthetic events all have images)"
+        f" {REAL_NIGHT_EVENTS * per_event / REAL_NIGHT_CORES / 3600:.1f} h at most"
+        " (docs/performance.md projects from the steady-state rates)"
     )
 
 
