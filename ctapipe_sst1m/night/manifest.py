@@ -21,6 +21,7 @@ __all__ = [
     "MANIFEST_NAME",
     "Manifest",
     "file_fingerprint",
+    "listing_fingerprint",
     "software_versions",
     "stable_hash",
 ]
@@ -83,6 +84,22 @@ def file_fingerprint(path):
         "mtime_ns": stat.st_mtime_ns,
         "sha256": _sha256(path),
     }
+
+
+def listing_fingerprint(directory):
+    """
+    Hash of the names, sizes and modification times of the files of a directory (cheap:
+    no file is read), or None for no directory.
+    """
+    if directory is None:
+        return None
+    return stable_hash(
+        sorted(
+            (str(p.relative_to(directory)), p.stat().st_size, p.stat().st_mtime_ns)
+            for p in Path(directory).rglob("*")
+            if p.is_file()
+        )
+    )
 
 
 def _unchanged(recorded):

@@ -122,7 +122,7 @@ def _stereo_steps(run, dl1, directory):
     tel_2_inputs = tuple((dl1[p].product, dl1[p].key) for p in run.files[tel_2])
     steps = []
     for path in run.files[tel_1]:
-        name = dl1[path].product.name.replace(f"SST1M{1}_", "SST1M_", 1)
+        name = dl1[path].product.name.replace("SST1M1_", "SST1M_", 1)
         product = directory / run.target / STEREO / "dl1" / name
         steps.append(
             Step(

@@ -19,7 +19,12 @@ from ctapipe.core.traits import Path as PathTrait
 
 from ..io.irf_files import CUT_KINDS, IRF_KINDS
 from ..night.engine import NightLock, remove_temporary_outputs, run_steps
-from ..night.manifest import MANIFEST_NAME, Manifest, file_fingerprint, stable_hash
+from ..night.manifest import (
+    MANIFEST_NAME,
+    Manifest,
+    file_fingerprint,
+    listing_fingerprint,
+)
 from ..night.plan import STEP_KINDS, NightSettings, plan_night
 from ..night.quality_cuts import QualityCuts
 from ..night.reductions import NightReductions
@@ -34,19 +39,6 @@ __all__ = ["NightTool", "main"]
 def _last_night():
     """The night that ended this morning (UTC): yesterday's date, YYYYMMDD."""
     return (datetime.now(UTC) - timedelta(hours=12)).strftime("%Y%m%d")
-
-
-def _directory_fingerprint(path):
-    """Names, sizes and modification times of the files of a directory (cheap)."""
-    if path is None:
-        return None
-    return stable_hash(
-        sorted(
-            (str(p.relative_to(path)), p.stat().st_size, p.stat().st_mtime_ns)
-            for p in Path(path).rglob("*")
-            if p.is_file()
-        )
-    )
 
 
 class NightTool(Tool):
@@ -204,11 +196,12 @@ class NightTool(Tool):
             raise ToolConfigurationError(
                 "--irf-dir needs --models-dir (DL3 is made from DL2)"
             )
-        self.night_runs = RunFinder(parent=self).find(self.raw_dir, self.night)
+        run_finder = RunFinder(parent=self)
+        self.night_runs = run_finder.find(self.raw_dir, self.night)
         if not self.night_runs.runs and not self.night_runs.skipped:
             raise ToolConfigurationError(
                 f"no raw files of night {self.night} under {self.raw_dir}"
-                f" (layout {RunFinder(parent=self).raw_layout!r})"
+                f" (layout {run_finder.raw_layout!r})"
             )
         self.night_dir = Path(self.output_dir) / self.night
         self.cuts = QualityCuts(parent=self)
@@ -222,8 +215,8 @@ class NightTool(Tool):
             stereo=self.stereo,
             fingerprints={
                 "process_config": file_fingerprint(self.process_config)["sha256"],
-                "models_dir": _directory_fingerprint(self.models_dir),
-                "irf_dir": _directory_fingerprint(self.irf_dir),
+                "models_dir": listing_fingerprint(self.models_dir),
+                "irf_dir": listing_fingerprint(self.irf_dir),
                 "proton_mc": self.proton_mc
                 and file_fingerprint(self.proton_mc)["sha256"],
             },
