@@ -1,6 +1,10 @@
 """
 Horizontal and equatorial coordinates: unit vectors of Alt/Az directions, the Alt/Az of
 a telescope tracking a sky position, and fast AltAz -> ICRS of many directions.
+
+The astropy transformations use astropy's default Earth-orientation table read from a
+binary cache (`ctapipe_sst1m.earth_orientation`): the same values, without parsing the
+IERS text files in every process.
 """
 
 import astropy.units as u
@@ -8,6 +12,7 @@ import numpy as np
 from astropy.coordinates import ICRS, AltAz, CartesianRepresentation, SkyCoord
 from astropy.time import Time
 
+from .earth_orientation import cached_earth_orientation
 from .time import tai_time
 
 __all__ = [
@@ -64,7 +69,10 @@ class TrackingPointing:
         n_points = int(self.block_length_s / self.grid_step_s) + 2
         offsets_s = np.arange(n_points) * self.grid_step_s
         times = tai_time(start_ns + np.round(offsets_s * 1e9).astype(np.int64))
-        altaz = self.target.transform_to(AltAz(obstime=times, location=self.location))
+        with cached_earth_orientation():
+            altaz = self.target.transform_to(
+                AltAz(obstime=times, location=self.location)
+            )
         self._block_start_ns = start_ns
         self._block_end_ns = start_ns + int(offsets_s[-1] * 1e9)
         self._alt = altaz.alt.rad
@@ -152,7 +160,10 @@ class TrackingPointing:
         n_points = int((int(times_ns.max()) - start_ns) // step_ns) + 2
         offsets_s = np.arange(n_points) * self.grid_step_s
         grid = tai_time(start_ns + np.round(offsets_s * 1e9).astype(np.int64))
-        altaz = self.target.transform_to(AltAz(obstime=grid, location=self.location))
+        with cached_earth_orientation():
+            altaz = self.target.transform_to(
+                AltAz(obstime=grid, location=self.location)
+            )
         position_s = (times_ns - start_ns) / 1e9
         alt = np.interp(position_s, offsets_s, altaz.alt.rad)
         az = np.interp(position_s, offsets_s, np.unwrap(altaz.az.rad))
@@ -183,9 +194,9 @@ def unit_to_altaz(vec):
 def _exact_icrs(vectors, times, location):
     """ICRS unit vectors of AltAz unit vectors (n, 3) at times (n,), astropy."""
     frame = AltAz(obstime=times, location=location)
-    coords = SkyCoord(CartesianRepresentation(*vectors.T), frame=frame).transform_to(
-        ICRS()
-    )
+    coords = SkyCoord(CartesianRepresentation(*vectors.T), frame=frame)
+    with cached_earth_orientation():
+        coords = coords.transform_to(ICRS())
     return coords.cartesian.xyz.value.T
 
 

@@ -16,6 +16,7 @@ LAYERS = (
         "instrument",
         "time",
         "coordinates",
+        "earth_orientation",
         "event_index",
         "statistics",
     ),

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 from conftest import run_cli
 from ctapipe.containers import CameraMonitoringContainer, ChunkStatisticsContainer
+from ctapipe.image.cleaning import apply_time_delta_cleaning, tailcuts_clean
 from ctapipe.io import read_table
 
 from ctapipe_sst1m import ImageCleanerSST
@@ -154,3 +155,59 @@ def test_cleaner_on_non_raw_input(raw_2018, data_config, tmp_path):
     )
     assert result.returncode == 0, result.stderr
     assert len(read_table(output, "/dl1/event/telescope/parameters/tel_022")) == 30
+
+
+def _ctapipe_cleaning(image, peak_time, parameters, picture):
+    """The definition sst_clean follows: ctapipe's tail cuts, then its time cleaning."""
+    mask = tailcuts_clean(
+        GEOMETRY,
+        image,
+        picture_thresh=picture,
+        boundary_thresh=parameters.boundary_threshold_pe,
+        keep_isolated_pixels=parameters.keep_isolated,
+        min_number_picture_neighbors=parameters.min_picture_neighbors,
+    )
+    if parameters.min_time_neighbors > 0 and mask.any():
+        mask = apply_time_delta_cleaning(
+            GEOMETRY,
+            mask,
+            peak_time,
+            min_number_neighbors=parameters.min_time_neighbors,
+            time_limit=parameters.time_limit_ns,
+        )
+    return mask
+
+
+@pytest.mark.parametrize("keep_isolated", [False, True])
+@pytest.mark.parametrize("min_picture_neighbors", [0, 2])
+@pytest.mark.parametrize("min_time_neighbors", [0, 1, 2])
+def test_same_masks_as_ctapipe_functions(
+    keep_isolated, min_picture_neighbors, min_time_neighbors
+):
+    """The compiled cleaning selects exactly the pixels of ctapipe's functions."""
+    rng = np.random.default_rng(min_time_neighbors + 3 * min_picture_neighbors)
+    parameters = CleaningParameters(
+        **{
+            **PARAMETERS.__dict__,
+            "keep_isolated": keep_isolated,
+            "min_picture_neighbors": min_picture_neighbors,
+            "min_time_neighbors": min_time_neighbors,
+        }
+    )
+    n_selected = 0
+    for _ in range(200):
+        # NSB-like noise, a few bright blobs, times with a gradient and jitter
+        image = rng.normal(0, 2, 1296).astype(np.float32)
+        for center in rng.integers(0, 1296, 3):
+            pixels = cluster(center, 7)
+            image[pixels] += rng.exponential(15, len(pixels)).astype(np.float32)
+        peak_time = (20 + rng.normal(0, 4, 1296)).astype(np.float32)
+        mean = rng.normal(1, 0.3, 1296)
+        std = rng.uniform(0.5, 4, 1296)
+        mask, n_raised = sst_clean(GEOMETRY, image, peak_time, parameters, mean, std)
+        picture = np.maximum(8.0, mean + 2.5 * std)
+        expected = _ctapipe_cleaning(image, peak_time, parameters, picture)
+        np.testing.assert_array_equal(mask, expected)
+        assert n_raised == np.count_nonzero(mean + 2.5 * std > 8.0)
+        n_selected += np.count_nonzero(mask)
+    assert n_selected > 200

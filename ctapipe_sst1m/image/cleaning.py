@@ -4,12 +4,9 @@ from dataclasses import dataclass, fields
 
 import numpy as np
 from ctapipe.core.traits import Bool, Dict, Float, Int, List, TelescopeParameter
-from ctapipe.image.cleaning import (
-    ImageCleaner,
-    apply_time_delta_cleaning,
-    tailcuts_clean,
-)
+from ctapipe.image.cleaning import ImageCleaner
 from ctapipe.image.morphology import number_of_islands
+from numba import njit
 from traitlets import default
 
 __all__ = ["CleaningParameters", "ImageCleanerSST", "sst_clean"]
@@ -138,36 +135,95 @@ def sst_clean(
     n_raised : int
         Number of pixels whose picture threshold was raised above the static one.
     """
-    picture = np.float64(parameters.picture_threshold_pe)
+    picture = np.full(image.shape, np.float64(parameters.picture_threshold_pe))
     n_raised = 0
     if pedestal_mean_pe is not None and pedestal_std_pe is not None:
         noise_threshold = pedestal_mean_pe + parameters.stdev_scaling * pedestal_std_pe
         raised = noise_threshold > picture
         n_raised = int(np.count_nonzero(raised))
-        picture = np.where(raised, noise_threshold, picture)
+        picture[raised] = noise_threshold[raised]
 
-    mask = tailcuts_clean(
-        geom,
+    neighbors = geom.neighbor_matrix_sparse
+    use_time = peak_time is not None and parameters.min_time_neighbors > 0
+    mask = _tailcuts_and_time_mask(
+        neighbors.indices,
+        neighbors.indptr,
         image,
-        picture_thresh=picture,
-        boundary_thresh=parameters.boundary_threshold_pe,
-        keep_isolated_pixels=parameters.keep_isolated,
-        min_number_picture_neighbors=parameters.min_picture_neighbors,
+        peak_time if use_time else image,
+        picture,
+        parameters.boundary_threshold_pe,
+        parameters.keep_isolated,
+        parameters.min_picture_neighbors,
+        parameters.min_time_neighbors if use_time else 0,
+        parameters.time_limit_ns,
     )
-    if peak_time is not None and parameters.min_time_neighbors > 0 and mask.any():
-        mask = apply_time_delta_cleaning(
-            geom,
-            mask,
-            peak_time,
-            min_number_neighbors=parameters.min_time_neighbors,
-            time_limit=parameters.time_limit_ns,
-        )
     if parameters.only_main_island and mask.any():
         n_islands, labels = number_of_islands(geom, mask)
         if n_islands > 1:
             sizes = np.bincount(labels[mask])
             mask = labels == np.argmax(sizes)
     return mask, n_raised
+
+
+@njit(cache=True)
+def _count_neighbors_in(indices, indptr, selected):
+    """Number of selected neighbours of every pixel."""
+    counts = np.zeros(selected.size, dtype=np.int64)
+    for pixel in range(selected.size):
+        for k in range(indptr[pixel], indptr[pixel + 1]):
+            counts[pixel] += selected[indices[k]]
+    return counts
+
+
+@njit(cache=True)
+def _tailcuts_and_time_mask(
+    indices,
+    indptr,
+    image,
+    peak_time,
+    picture,
+    boundary,
+    keep_isolated,
+    min_picture_neighbors,
+    min_time_neighbors,
+    time_limit,
+):
+    """
+    ctapipe's ``tailcuts_clean`` then ``apply_time_delta_cleaning`` (skipped if
+    ``min_time_neighbors`` is 0), with the neighbours as a CSR sparse matrix: the
+    same selection, without the sparse-matrix products and the dense pixel x pixel
+    time differences.
+    """
+    above_picture = image >= picture
+    above_boundary = image >= boundary
+    in_picture = above_picture
+    if not keep_isolated and min_picture_neighbors > 0:
+        n_picture = _count_neighbors_in(indices, indptr, above_picture)
+        in_picture = above_picture & (n_picture >= min_picture_neighbors)
+    has_picture_neighbor = _count_neighbors_in(indices, indptr, in_picture) > 0
+    if keep_isolated:
+        mask = (above_boundary & has_picture_neighbor) | in_picture
+    else:
+        has_boundary_neighbor = _count_neighbors_in(indices, indptr, above_boundary) > 0
+        mask = (above_boundary & has_picture_neighbor) | (
+            in_picture & has_boundary_neighbor
+        )
+    if min_time_neighbors == 0:
+        return mask
+    # a pixel needs min_time_neighbors selected neighbours within time_limit of it,
+    # both taken from the selection before this step
+    timed = mask.copy()
+    for pixel in np.flatnonzero(mask):
+        n_close = 0
+        for k in range(indptr[pixel], indptr[pixel + 1]):
+            neighbor = indices[k]
+            if (
+                mask[neighbor]
+                and abs(peak_time[pixel] - peak_time[neighbor]) < time_limit
+            ):
+                n_close += 1
+        timed[pixel] = n_close >= min_time_neighbors
+    return timed
 
 
 class ImageCleanerSST(ImageCleaner):
