@@ -181,15 +181,14 @@ def shower_rich_input(directory, n_showers, reuse=False):
     """
     from ctapipe_sst1m.simulation.night import RUN_CARD_ENTRIES
 
-    path = simulated_run(directory, RUN_CARD_ENTRIES, n_showers, GAMMA_SEED, reuse)
-    return BenchmarkInput(
-        path=path,
-        label="shower-rich (gammas)",
-        n_events=count_events(path),
-        description=(
-            f"simulated point gammas, {n_showers:,} showers"
-            f" ({_card_text(RUN_CARD_ENTRIES)}, seed {GAMMA_SEED})"
-        ),
+    return _simulated_input(
+        directory,
+        "shower-rich (gammas)",
+        "point gammas",
+        RUN_CARD_ENTRIES,
+        n_showers,
+        GAMMA_SEED,
+        reuse,
     )
 
 
@@ -209,14 +208,27 @@ def proton_input(directory, n_showers, reuse=False):
     -------
     BenchmarkInput
     """
-    path = simulated_run(directory, PROTON_CARD_ENTRIES, n_showers, PROTON_SEED, reuse)
+    return _simulated_input(
+        directory,
+        "protons",
+        "diffuse protons",
+        PROTON_CARD_ENTRIES,
+        n_showers,
+        PROTON_SEED,
+        reuse,
+    )
+
+
+def _simulated_input(directory, label, particles, card_entries, n_showers, seed, reuse):
+    """The `BenchmarkInput` of a `simulated_run` (``particles``: its description)."""
+    path = simulated_run(directory, card_entries, n_showers, seed, reuse)
     return BenchmarkInput(
         path=path,
-        label="protons",
+        label=label,
         n_events=count_events(path),
         description=(
-            f"simulated diffuse protons, {n_showers:,} showers"
-            f" ({_card_text(PROTON_CARD_ENTRIES)}, seed {PROTON_SEED})"
+            f"simulated {particles}, {n_showers:,} showers"
+            f" ({_card_text(card_entries)}, seed {seed})"
         ),
     )
 
