@@ -2,6 +2,7 @@
 VENV := .venv
 BIN := $(VENV)/bin
 DEMO_DIR := demo_output
+CRAB_DIR := crab_output
 STAMP := $(VENV)/.installed
 LINT_STAMP := $(VENV)/.lint-installed
 
@@ -23,7 +24,7 @@ Python 3.12 or newer, e.g. `pyenv install 3.12` or your distribution's python3.1
 package, or run `make PYTHON=/path/to/python3.12 ...`))
 endif
 
-.PHONY: demo test lint benchmark clean python
+.PHONY: demo test lint benchmark crab clean python
 
 $(STAMP): pyproject.toml
 	@if [ -x $(BIN)/python ] && $(BIN)/python -c 'import sys; assert sys.version_info >= (3, 12)' 2>/dev/null; then \
@@ -58,9 +59,13 @@ demo: $(STAMP)
 benchmark: $(STAMP)
 	$(BIN)/python benchmarks/r0_dl1.py
 
+# a simulated Crab from raw data to gammapy and back (docs/end-to-end.md, < 1 h on 2 cores)
+crab: $(STAMP)
+	$(BIN)/python examples/crab_end_to_end.py --output-dir $(CRAB_DIR)
+
 # prints the interpreter that would create the venv
 python:
 	@echo "$(PYTHON) -> $$($(PYTHON) -V)"
 
 clean:
-	rm -rf $(VENV) $(DEMO_DIR) *.egg-info build ctapipe_sst1m/_version.py
+	rm -rf $(VENV) $(DEMO_DIR) $(CRAB_DIR) *.egg-info build ctapipe_sst1m/_version.py

@@ -33,6 +33,8 @@ __all__ = [
     "SAMPLING_RATE",
     "DATA_TEL_IDS",
     "SIMULATION_TEL_IDS",
+    "DEFAULT_DC_TO_PE",
+    "OTHER_DC_TO_PE",
     "DATA_TEL_ID",
     "GOOD_PIXEL_STATUS",
     "DEFAULT_TELESCOPE_LOCATIONS",
@@ -66,6 +68,12 @@ SIMULATION_TEL_IDS = (1, 2)
 GOOD_PIXEL_STATUS = np.uint8(PixelStatus.HIGH_GAIN_STORED | PixelStatus.DVR_0)
 #: the real-data telescope of each simulated one (same camera, same position)
 DATA_TEL_ID = dict(zip(SIMULATION_TEL_IDS, DATA_TEL_IDS))
+#: dc to p.e. (ADC x samples per photo-electron) per data telescope: the median of the good
+#: pixels of the averaged 2023-2024 dark-run calibration of each telescope; the R0 -> R1
+#: default without a calibration file, and the gain of the simulation's raw runs
+DEFAULT_DC_TO_PE = {21: 23.61, 22: 26.80}
+#: dc to p.e. of an SST-1M telescope of another id
+OTHER_DC_TO_PE = 25.0
 
 #: geodetic positions (lon deg, lat deg, height m) of the telescopes used for
 #: pointing transformations, from the SST-1M data configuration

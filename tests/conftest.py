@@ -160,7 +160,7 @@ SMALL_PRODUCTION = {
         "--spectrum",
         "point",
         "--n-showers",
-        "500",
+        "800",
         "--seed",
         "1",
         "--SimulateTool.max_impact_m=400",

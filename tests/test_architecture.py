@@ -19,6 +19,7 @@ LAYERS = (
         "earth_orientation",
         "event_index",
         "statistics",
+        "voltage_drop",
     ),
     ("io",),
     (

@@ -11,11 +11,11 @@ from traitlets.config import Config
 from ctapipe_sst1m import SST1MEventSource
 from ctapipe_sst1m.calibration.pedestals import nsb_rate_label
 from ctapipe_sst1m.calibration.saturation import reintegrate_saturated_pixels
-from ctapipe_sst1m.calibration.voltage_drop import (
+from ctapipe_sst1m.testing import SyntheticRun, write_synthetic_run
+from ctapipe_sst1m.voltage_drop import (
     baseline_shift_adc,
     voltage_drop_factor,
 )
-from ctapipe_sst1m.testing import SyntheticRun, write_synthetic_run
 
 
 @pytest.mark.parametrize(

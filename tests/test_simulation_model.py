@@ -9,7 +9,10 @@ from scipy.optimize import minimize_scalar
 
 from ctapipe_sst1m.instrument import N_PIXELS, N_SAMPLES, sst1m_subarray
 from ctapipe_sst1m.simulation.camera import CameraSimulator, pulse_table
-from ctapipe_sst1m.simulation.images import ShowerImager, altaz_to_camera
+from ctapipe_sst1m.simulation.images import (
+    ShowerImager,
+    altaz_to_camera,
+)
 from ctapipe_sst1m.simulation.showers import (
     SHOWER_PARTICLES,
     Shower,
@@ -22,6 +25,20 @@ ALT = np.deg2rad(70.0)
 AZ = np.deg2rad(180.0)
 F = 5.69705
 
+# published air-shower relations (docs/simulation-model.md), independent of the model code
+#: radiation length (g/cm^2) and critical energy (TeV) of air: Heitler X_max = X0 ln(E/E_c)
+X0_AIR = 36.7
+E_CRITICAL_TEV = 85e-6
+
+
+def heitler_gamma_x_max(energy_tev):
+    return X0_AIR * np.log(energy_tev / E_CRITICAL_TEV)
+
+
+def matthews_proton_x_max(energy_tev):
+    """J. Matthews 2005, Astropart. Phys. 22, 387: 470 + 58 log10(E / 1 PeV) g/cm^2."""
+    return 470.0 + 58.0 * np.log10(energy_tev / 1000.0)
+
 
 @pytest.fixture(scope="module")
 def subarray():
@@ -29,9 +46,16 @@ def subarray():
 
 
 def showers_at_impact(
-    subarray, impacts, energy=1.0, particle="gamma", tel_id=1, offset_deg=0.4
+    subarray,
+    impacts,
+    energy=1.0,
+    particle="gamma",
+    tel_id=1,
+    offset_deg=0.4,
+    x_max=None,
 ):
-    """Showers from the wobble source whose axis passes at `impacts` (m) from a telescope."""
+    """Showers from the wobble source whose axis passes at `impacts` (m) from a telescope,
+    with their maximum at `x_max` (default: the published mean at this energy)."""
     impacts = np.atleast_1d(np.asarray(impacts, dtype=float))
     n = impacts.size
     alt, az = ALT + np.deg2rad(offset_deg), AZ
@@ -42,7 +66,13 @@ def showers_at_impact(
     points = tel + impacts[:, None] * u_perp
     core = points - d * (points[:, 2:3] / d[2])
     zenith = np.pi / 2 - alt
-    x_max = np.full(n, 300.0 + 85 * np.log10(energy) if particle == "gamma" else 380.0)
+    if x_max is None:
+        x_max = (
+            heitler_gamma_x_max(energy)
+            if particle == "gamma"
+            else matthews_proton_x_max(energy)
+        )
+    x_max = np.broadcast_to(np.asarray(x_max, dtype=float), (n,))
     return Shower(
         energy_tev=np.full(n, float(energy)),
         alt_rad=np.full(n, alt),
@@ -53,7 +83,6 @@ def showers_at_impact(
         x_max_gcm2=x_max,
         h_max_m=height_of_slant_depth(x_max, zenith),
         primary_id=np.full(n, SHOWER_PARTICLES[particle], dtype=np.int32),
-        light_yield_factor=np.ones(n),
     )
 
 
@@ -108,6 +137,7 @@ def test_cores_uniform_on_ground_disk():
 
 
 def test_shower_maximum():
+    """X_max against the Heitler (gamma) and Heitler-Matthews (proton) relations."""
     rng = np.random.default_rng(4)
     g = ShowerSampler(energy_min_tev=0.99, energy_max_tev=1.01, rng=rng).sample(5000)
     p = ShowerSampler(
@@ -118,17 +148,44 @@ def test_shower_maximum():
         energy_max_tev=1.01,
         rng=rng,
     ).sample(5000)
-    assert abs(g.x_max_gcm2.mean() - 300.0) < 5
-    assert p.x_max_gcm2.mean() > g.x_max_gcm2.mean() + 40
-    assert p.x_max_gcm2.std() > g.x_max_gcm2.std()
+    # means at 1 TeV: 344 g/cm^2 (gamma), 296 g/cm^2 (proton); statistical error ~1.3
+    assert abs(g.x_max_gcm2.mean() - heitler_gamma_x_max(1.0)) < 5
+    assert abs(p.x_max_gcm2.mean() - matthews_proton_x_max(1.0)) < 8
+    # protons shallower: Heitler-Matthews X_max^p - X_max^gamma = lambda_I ln 2 - X0 ln(3 N_ch),
+    # N_ch = 41.2 (E / 1 PeV)^(1/5) = 10.4 at 1 TeV, lambda_I = 80-113 g/cm^2: -71 ... -48
+    n_charged = 41.2 * (1.0 / 1000.0) ** 0.2
+    difference = p.x_max_gcm2.mean() - g.x_max_gcm2.mean()
+    assert 80.0 * np.log(2) - X0_AIR * np.log(3 * n_charged) - 8 < difference
+    assert difference < 113.0 * np.log(2) - X0_AIR * np.log(3 * n_charged) + 8
+    # shower-to-shower rms: gammas first interaction 9/7 X0 = 47 g/cm^2 plus development;
+    # protons 60-100 g/cm^2 at TeV energies
+    assert 47.0 < g.x_max_gcm2.std() < 60.0
+    assert 60.0 < p.x_max_gcm2.std() < 100.0
     # exponential atmosphere, 8.4 km scale height, 1030 g/cm^2 at sea level
     zenith = np.pi / 2 - g.alt_rad
     np.testing.assert_allclose(
         g.h_max_m, -8400.0 * np.log(g.x_max_gcm2 * np.cos(zenith) / 1030.0), rtol=1e-9
     )
     assert np.all(g.h_first_int_m > g.h_max_m)
-    hi = ShowerSampler(energy_min_tev=9.9, energy_max_tev=10.1, rng=rng).sample(5000)
-    assert abs(hi.x_max_gcm2.mean() - g.x_max_gcm2.mean() - 85.0) < 8
+    assert np.median(p.h_max_m) > np.median(g.h_max_m) + 1000.0
+
+
+@pytest.mark.parametrize(
+    "particle, elongation, tolerance",
+    # gamma: X0 ln 10 = 84.5 g/cm^2/decade (Heitler); proton: 58 (Matthews 2005)
+    [("gamma", X0_AIR * np.log(10), 4.0), ("proton", 58.0, 6.0)],
+)
+def test_elongation_rate(particle, elongation, tolerance):
+    """Slope of X_max vs log10 E fitted over 0.3-30 TeV."""
+    s = ShowerSampler(
+        particle=particle,
+        energy_min_tev=0.3,
+        energy_max_tev=30.0,
+        spectral_index=-1.0,
+        rng=np.random.default_rng(40),
+    ).sample(20000)
+    slope = np.polyfit(np.log10(s.energy_tev), s.x_max_gcm2, 1)[0]
+    assert abs(slope - elongation) < tolerance
 
 
 def test_determinism(subarray):
@@ -185,25 +242,77 @@ def test_source_and_axis_in_camera(subarray):
 
 
 # ------------------------------------------------------------------ light model
-def test_yield_proportional_to_energy_and_light_pool(subarray):
+def test_yield_proportional_to_energy_inside_the_pool(subarray):
     imager = ShowerImager(subarray, np.random.default_rng(8))
-    impacts = np.array([20.0, 60.0, 100.0, 120.0, 200.0, 300.0])
+    impacts = np.array([20.0, 40.0, 60.0, 80.0])
     g1 = imager.shower_geometry(showers_at_impact(subarray, impacts, 1.0), 1, ALT, AZ)
-    g10 = imager.shower_geometry(showers_at_impact(subarray, impacts, 10.0), 1, ALT, AZ)
     np.testing.assert_allclose(g1["impact"], impacts, rtol=1e-6)
-    mean1 = g1["mean_pe_nominal"]
-    # ~100 p.e./TeV inside the pool (plateau), falling beyond
-    np.testing.assert_allclose(mean1[:4], 100.0, rtol=1e-9)
-    assert mean1[4] < 0.5 * mean1[3] and mean1[5] < 0.5 * mean1[4]
-    # same x_max-independent plateau at 10 TeV: yield proportional to E inside the pool
-    np.testing.assert_allclose(g10["mean_pe_nominal"][:3] / mean1[:3], 10.0, rtol=1e-9)
-    # sampled images (fluctuations, Poisson): mean intensity proportional to E
+    # ~100 p.e./TeV inside the pool of a 1 TeV gamma at ~20 deg zenith (19.6 deg here)
+    np.testing.assert_allclose(g1["mean_pe_nominal"], 100.0, rtol=0.02)
+    # same X_max: yield proportional to E
+    g10 = imager.shower_geometry(
+        showers_at_impact(subarray, impacts, 10.0, x_max=heitler_gamma_x_max(1.0)),
+        1,
+        ALT,
+        AZ,
+    )
+    np.testing.assert_allclose(
+        g10["mean_pe_nominal"] / g1["mean_pe_nominal"], 10.0, rtol=1e-9
+    )
+    # sampled images (fluctuations, Poisson): mean intensity ~100 p.e. at 1 TeV, and
+    # proportional to E at fixed X_max
     s1 = showers_at_impact(subarray, np.full(300, 60.0), 1.0)
-    s10 = showers_at_impact(subarray, np.full(300, 60.0), 10.0)
+    s10 = showers_at_impact(
+        subarray, np.full(300, 60.0), 10.0, x_max=heitler_gamma_x_max(1.0)
+    )
     n1 = np.mean([im.intensity for im in imager.images(s1, 1, ALT, AZ)])
     n10 = np.mean([im.intensity for im in imager.images(s10, 1, ALT, AZ)])
-    assert 80 < n1 < 110
-    assert 9.0 < n10 / n1 < 11.0
+    assert 90 < n1 < 108
+    assert 9.3 < n10 / n1 < 10.7
+
+
+def test_light_density_rises_for_deeper_showers(subarray):
+    """Same light spread over a smaller pool: density ∝ 1 / r_pool^2."""
+    imager = ShowerImager(subarray, np.random.default_rng(16))
+    x_max = np.array([250.0, 300.0, 350.0, 400.0, 450.0])
+    s = showers_at_impact(subarray, np.full(5, 30.0), 1.0, x_max=x_max)
+    g = imager.shower_geometry(s, 1, ALT, AZ)
+    assert np.all(np.diff(g["pool_radius"]) < 0)
+    assert np.all(np.diff(g["mean_pe_nominal"]) > 0)
+    np.testing.assert_allclose(
+        g["mean_pe_nominal"] * g["pool_radius"] ** 2,
+        g["mean_pe_nominal"][0] * g["pool_radius"][0] ** 2,
+        rtol=1e-3,  # the foot of the hump at 30 m
+    )
+    # ~2.4e-3 per g/cm^2 around 1 TeV: +-50 g/cm^2 of X_max is +-12 % of light
+    slope = np.polyfit(x_max, np.log(g["mean_pe_nominal"]), 1)[0]
+    assert 1.5e-3 < slope < 3.5e-3
+
+
+def test_lateral_distribution(subarray):
+    """Flat pool, hump at the pool radius, power-law tail (gammas); no hump (protons)."""
+    imager = ShowerImager(subarray, np.random.default_rng(17))
+    impacts = np.arange(0.0, 600.0, 1.0)
+    g = imager.shower_geometry(showers_at_impact(subarray, impacts, 1.0), 1, ALT, AZ)
+    pool = g["pool_radius"][0]
+    assert 120.0 < pool < 145.0  # 1 TeV gamma, 511 m a.s.l., ~20 deg zenith
+    density = g["mean_pe_nominal"] / g["mean_pe_nominal"][0]
+    # flat pool: within 1 % up to 60 % of the pool radius
+    assert np.all(np.abs(density[impacts < 0.6 * pool] - 1.0) < 0.01)
+    # hump at the pool radius, 1.2-1.5 times the pool density
+    assert abs(impacts[np.argmax(density)] - pool) < 5.0
+    assert 1.2 < density.max() < 1.5
+    # tail beyond the hump: power law b^-k, k = 2.5-3; ~ a decade below the pool at 300 m
+    tail = impacts > 250.0
+    k = -np.polyfit(np.log(impacts[tail]), np.log(density[tail]), 1)[0]
+    assert 2.3 < k < 3.0
+    assert 0.05 < np.interp(300.0, impacts, density) < 0.2
+    p = imager.shower_geometry(
+        showers_at_impact(subarray, impacts, 1.0, particle="proton"), 1, ALT, AZ
+    )
+    proton = p["mean_pe_nominal"] / p["mean_pe_nominal"][0]
+    assert np.all(np.diff(proton) <= 1e-12)  # no hump
+    assert np.interp(400.0, impacts, proton) > np.interp(400.0, impacts, density)
 
 
 def test_disp_grows_with_impact(subarray):
@@ -389,8 +498,9 @@ def test_image_skewness(subarray):
     assert np.mean(protons > 0) < 0.8
 
 
-def test_light_yield_fluctuation_shared_by_the_telescopes(subarray):
-    """The shower's yield fluctuation is common; each telescope adds a smaller local one."""
+def test_light_yield_fluctuation_follows_x_max(subarray):
+    """The shower's yield fluctuation comes from its X_max (common to the telescopes and
+    recoverable from X_max); each telescope adds a smaller local one."""
     rng = np.random.default_rng(13)
     showers = ShowerSampler(
         particle="gamma",
@@ -399,20 +509,23 @@ def test_light_yield_fluctuation_shared_by_the_telescopes(subarray):
         max_impact_m=1.0,
         rng=rng,
     ).sample(400)
-    assert (
-        0.05 < np.std(np.log(showers.light_yield_factor)) < 0.1
-    )  # 0.12 * 5**-0.3 = 0.075
     imager = ShowerImager(subarray, rng)
-    mean_1 = np.array([im.mean_pe for im in imager.images(showers, 1, ALT, AZ)])
-    mean_2 = np.array([im.mean_pe for im in imager.images(showers, 2, ALT, AZ)])
-    # near the core both telescopes are inside the light pool: same nominal yield
-    ratio_1 = np.log(mean_1 / showers.light_yield_factor)
-    ratio_2 = np.log(mean_2 / showers.light_yield_factor)
-    correlation = np.corrcoef(np.log(mean_1), np.log(mean_2))[0, 1]
-    assert correlation > 0.4
-    assert np.std(ratio_1 - np.mean(ratio_1)) == pytest.approx(
-        0.08 * 5**-0.25, rel=0.15
-    )
-    assert np.std(ratio_2 - np.mean(ratio_2)) == pytest.approx(
-        0.08 * 5**-0.25, rel=0.15
-    )
+    images_1 = imager.images(showers, 1, ALT, AZ)
+    images_2 = imager.images(showers, 2, ALT, AZ)
+    mean_1 = np.array([im.mean_pe for im in images_1])
+    mean_2 = np.array([im.mean_pe for im in images_2])
+    nominal_1 = imager.shower_geometry(showers, 1, ALT, AZ)["mean_pe_nominal"]
+    nominal_2 = imager.shower_geometry(showers, 2, ALT, AZ)["mean_pe_nominal"]
+    # both telescopes ~77 m from the core, inside the pool: the X_max part is common
+    assert np.corrcoef(np.log(mean_1), np.log(mean_2))[0, 1] > 0.6
+    # image intensity at fixed energy and impact correlated with X_max (deeper: brighter)
+    intensity = np.array([im.intensity for im in images_1])
+    assert np.corrcoef(showers.x_max_gcm2, np.log(intensity))[0, 1] > 0.7
+    # shower part: 2.5-3e-3 per g/cm^2 at 5 TeV times the X_max rms (51 g/cm^2), plus
+    # the tail of deep (late-starting) showers
+    assert 0.1 < np.std(np.log(nominal_1)) < 0.25
+    # local part, independent per telescope: sigma = 0.08 (E / TeV)^-0.25
+    local_1 = np.log(mean_1 / nominal_1)
+    local_2 = np.log(mean_2 / nominal_2)
+    assert np.std(local_1) == pytest.approx(0.08 * 5**-0.25, rel=0.15)
+    assert abs(np.corrcoef(local_1, local_2)[0, 1]) < 0.15

@@ -132,6 +132,12 @@ def make_sky_maps(
     images = {
         name: maps[name].reduce_over_axes(keepdims=False) for name in ESTIMATOR_MAPS
     }
+    # where the background model predicts nothing (a background IRF from few simulated
+    # protons has empty offset/energy bins), the ring gives no background estimate: no
+    # significance there, rather than an infinite one
+    no_background = ~(images["npred_background"].data > 0)
+    for name in ("sqrt_ts", "npred_excess"):
+        images[name].data[no_background] = np.nan
     return SkyMaps(
         significance=images["sqrt_ts"],
         excess=images["npred_excess"],
@@ -157,13 +163,15 @@ def sky_map_summary(sky_maps, position):
         ``significance_at_target``, ``excess_at_target``, ``max_significance`` with
         its ``max_significance_ra_deg``/``dec_deg``, and the mean and standard
         deviation of the finite significances outside the exclusion circle
-        (``off_significance_mean``, ``off_significance_std``; 0 and 1 without sources).
+        (``off_significance_mean``, ``off_significance_std``; 0 and 1 without sources),
+        ``pixels_without_background``: pixels where the background model predicts no
+        count (no significance there).
     """
     significance = sky_maps.significance
     data = significance.data
     finite = np.isfinite(data)
     off = data[finite & sky_maps.exclusion.data]
-    peak = np.unravel_index(np.nanargmax(data), data.shape)
+    peak = np.unravel_index(np.nanargmax(np.where(finite, data, np.nan)), data.shape)
     peak_position = significance.geom.get_coord().skycoord[peak]
     return {
         "significance_at_target": float(
@@ -177,4 +185,5 @@ def sky_map_summary(sky_maps, position):
         "max_significance_dec_deg": float(peak_position.icrs.dec.deg),
         "off_significance_mean": float(np.mean(off)),
         "off_significance_std": float(np.std(off)),
+        "pixels_without_background": int(np.count_nonzero(~finite)),
     }

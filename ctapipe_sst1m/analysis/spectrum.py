@@ -33,6 +33,7 @@ from gammapy.modeling.models import (
     PowerLawSpectralModel,
     SkyModel,
 )
+from gammapy.stats import WStatCountsStatistic
 from regions import CircleSkyRegion, PointSkyRegion
 
 from .observations import POINT_LIKE, AnalysisInputError
@@ -48,6 +49,7 @@ __all__ = [
     "fit_spectrum",
     "spectrum_summary",
     "estimate_flux_points",
+    "expected_significance",
 ]
 
 #: spectral models of the fit
@@ -343,3 +345,39 @@ def estimate_flux_points(stacked, points_per_decade):
         selection_optional=["errn-errp", "ul"],
     )
     return estimator.run(datasets=[stacked])
+
+
+def expected_significance(stacked, spectral_model):
+    """
+    The Li & Ma significance a source of this spectrum should have in these data.
+
+    The expected excess is the source's predicted counts in the ON region (the dataset's
+    exposure, energy dispersion and, for a point-like dataset, RAD_MAX containment)
+    within the safe energy range; the background is the measured OFF counts.
+
+    Parameters
+    ----------
+    stacked : gammapy.datasets.SpectrumDatasetOnOff
+    spectral_model : gammapy.modeling.models.SpectralModel
+        E.g. the spectrum a simulation injected.
+
+    Returns
+    -------
+    dict
+        ``expected_excess``, ``n_off``, ``alpha``, ``expected_significance``.
+    """
+    dataset = stacked.copy()
+    dataset.models = [SkyModel(spectral_model=spectral_model, name="expected")]
+    mask = dataset.mask_safe.data
+    expected_excess = float(dataset.npred_signal().data[mask].sum())
+    n_off = float(dataset.counts_off.data[mask].sum())
+    alpha = float(np.mean(dataset.alpha.data[mask])) if n_off > 0 else 1.0
+    statistic = WStatCountsStatistic(
+        n_on=expected_excess + alpha * n_off, n_off=n_off, alpha=alpha
+    )
+    return {
+        "expected_excess": expected_excess,
+        "n_off": n_off,
+        "alpha": alpha,
+        "expected_significance": float(statistic.sqrt_ts),
+    }

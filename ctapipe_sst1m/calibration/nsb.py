@@ -4,7 +4,7 @@ NSB-dependent corrections of SST-1M data, from the interleaved pedestal events.
 The NsbCalibrator keeps sliding buffers of the interleaved pedestal events of a
 run (raw waveform standard deviation in ADC, calibrated charge images in p.e.)
 and turns them into the corrections of every event: the SiPM voltage drop
-(`ctapipe_sst1m.calibration.voltage_drop`), dead pixels, the camera-window
+(`ctapipe_sst1m.voltage_drop`), dead pixels, the camera-window
 transmittance, a per-telescope intensity scale and swapped modules
 (`ctapipe_sst1m.calibration.camera_corrections`), saturated-pixel re-integration
 (`ctapipe_sst1m.calibration.saturation`) and the pedestal statistics that
@@ -34,6 +34,7 @@ from traitlets import TraitError, default, validate
 
 from ..io.calibration_files import read_module_pixels, read_swapped_modules
 from ..io.dl1_monitoring import EventNsbRecord, read_pedestal_windows
+from ..voltage_drop import camera_voltage_drop, clipped_variance_adc2
 from .camera_corrections import charge_factor, module_permutation
 from .pedestals import (
     PedestalBuffers,
@@ -43,7 +44,6 @@ from .pedestals import (
     recleaning_statistics,
 )
 from .saturation import reintegrate_saturated_pixels, saturation_coefficients
-from .voltage_drop import camera_voltage_drop, clipped_variance_adc2
 
 __all__ = ["NsbCalibrator"]
 
@@ -367,7 +367,7 @@ class NsbCalibrator(TelescopeComponent):
 
     @property
     def voltage_drop_mode(self):
-        """'pixelwise', 'global' or 'none' (`ctapipe_sst1m.calibration.voltage_drop`)."""
+        """'pixelwise', 'global' or 'none' (`ctapipe_sst1m.voltage_drop`)."""
         if self.apply_pixelwise_Vdrop_correction:
             return "pixelwise"
         return "global" if self.apply_global_Vdrop_correction else "none"

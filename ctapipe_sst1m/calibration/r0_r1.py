@@ -11,7 +11,7 @@ from ctapipe.core.traits import (
 )
 from traitlets import TraitError
 
-from ..instrument import GOOD_PIXEL_STATUS
+from ..instrument import DEFAULT_DC_TO_PE, GOOD_PIXEL_STATUS, OTHER_DC_TO_PE
 from ..io.calibration_files import read_pixel_calibration
 
 __all__ = ["SST1MR0Corrections", "detect_baseline_divisor"]
@@ -84,7 +84,8 @@ class SST1MR0Corrections(TelescopeComponent):
 
     default_dc_to_pe = TelescopeParameter(
         trait=Float(min=0.0),
-        default_value=[("type", "*", 25.0), ("id", 21, 23.61), ("id", 22, 26.80)],
+        default_value=[("type", "*", OTHER_DC_TO_PE)]
+        + [("id", tel_id, value) for tel_id, value in DEFAULT_DC_TO_PE.items()],
         help=(
             "dc to p.e. (ADC x samples per photo-electron) used for every pixel when"
             " no calibration file is given: the median of the good pixels of the"

@@ -9,7 +9,14 @@ options (``--SimulateTool.energy_min_tev`` ...).
 from pathlib import Path
 
 import yaml
-from ctapipe.core.traits import CaselessStrEnum, Float, Int, TraitError, TraitType
+from ctapipe.core.traits import (
+    CaselessStrEnum,
+    Dict,
+    Float,
+    Int,
+    TraitError,
+    TraitType,
+)
 from traitlets import HasTraits
 
 __all__ = [
@@ -99,6 +106,18 @@ class SimulationCardOptions(HasTraits):
         min=0.0,
         max=90.0,
         help="Point source offset from the pointing (deg, wobble).",
+    ).tag(config=True)
+
+    nsb_rate_mhz = Dict(
+        key_trait=Int(min=1),
+        value_trait=Float(min=0.0),
+        default_value=None,
+        allow_none=True,
+        help=(
+            "Night-sky-background rate per pixel (MHz) per simulated telescope id, e.g."
+            " {1: 80, 2: 120}; wins over CameraSimulator.nsb_rate_mhz for these"
+            " telescopes. None: the CameraSimulator configuration (80 MHz)."
+        ),
     ).tag(config=True)
 
     @classmethod

@@ -21,13 +21,44 @@ from .showers import (
     SHOWER_PARTICLES,
     Shower,
     direction_vector,
+    height_of_slant_depth,
+    mean_x_max_gcm2,
 )
 
-__all__ = ["CherenkovImage", "ShowerImager", "altaz_to_camera"]
+__all__ = [
+    "REFERENCE_POOL_RADIUS_M",
+    "CherenkovImage",
+    "ShowerImager",
+    "altaz_to_camera",
+    "light_pool_radius_m",
+]
 
 SPEED_OF_LIGHT_M_PER_NS = 0.299792458
 #: refractive index of air at sea level minus 1 (scales with density, exp(-h / H))
 _N_MINUS_ONE_SEA_LEVEL = 2.9e-4
+
+
+def light_pool_radius_m(h_max_m, alt_rad):
+    """
+    Radius (m) of the Cherenkov light pool in the shower plane: the Cherenkov angle at
+    the shower maximum times the distance from the maximum to the observation level
+    along the axis.
+    """
+    h_max = np.asarray(h_max_m, dtype=float)
+    theta_c = np.sqrt(
+        2 * _N_MINUS_ONE_SEA_LEVEL * np.exp(-h_max / ATMOSPHERE_SCALE_HEIGHT_M)
+    )
+    return (h_max - OBSERVATION_LEVEL_M) / np.sin(alt_rad) * theta_c
+
+
+#: pool radius (m) of a 1 TeV gamma shower at 20 deg zenith with the mean X_max: the
+#: radius at which `ShowerImager.pe_per_tev` is the photo-electron yield
+REFERENCE_POOL_RADIUS_M = float(
+    light_pool_radius_m(
+        height_of_slant_depth(mean_x_max_gcm2("gamma", 1.0), np.deg2rad(20.0)),
+        np.deg2rad(70.0),
+    )
+)
 
 
 def altaz_to_camera(alt_rad, az_rad, pointing_alt_rad, pointing_az_rad, focal_length_m):
@@ -124,7 +155,12 @@ class ShowerImager(TelescopeComponent):
     pe_per_tev = Float(
         default_value=100.0,
         min=0.0,
-        help="Mean photo-electrons per TeV of a gamma shower inside the light pool (whole image).",
+        help=(
+            "Mean photo-electrons per TeV of a gamma shower inside the light pool (whole"
+            " image) when the pool has the reference radius (that of a 1 TeV gamma at 20"
+            " deg zenith, mean X_max); the density scales as (reference radius / pool"
+            " radius)**2."
+        ),
     ).tag(config=True)
     proton_light_ratio = Float(
         default_value=0.4,
@@ -132,15 +168,32 @@ class ShowerImager(TelescopeComponent):
         max=10.0,
         help="Cherenkov light of a proton relative to a gamma of the same energy.",
     ).tag(config=True)
-    pool_falloff_gamma_m = Float(
-        default_value=70.0,
-        min=1.0,
-        help="e-folding length (m) of the lateral light density of gammas beyond the pool radius.",
+    hump_height = Float(
+        default_value=0.3,
+        min=0.0,
+        max=5.0,
+        help=(
+            "Height of the Cherenkov ring (hump) at the pool radius of gamma showers,"
+            " relative to the density inside the pool (protons have no hump)."
+        ),
     ).tag(config=True)
-    pool_falloff_proton_m = Float(
-        default_value=100.0,
+    hump_width_m = Float(
+        default_value=20.0,
         min=1.0,
-        help="e-folding length (m) of the lateral light density of protons beyond the pool radius.",
+        max=200.0,
+        help="Gaussian rms (m) of the hump of the lateral distribution of gammas.",
+    ).tag(config=True)
+    tail_index_gamma = Float(
+        default_value=2.5,
+        min=0.5,
+        max=10.0,
+        help="Power-law index k of the lateral density of gammas beyond the pool radius, (b / r_pool)**-k.",
+    ).tag(config=True)
+    tail_index_proton = Float(
+        default_value=2.0,
+        min=0.5,
+        max=10.0,
+        help="Power-law index k of the lateral density of protons beyond the pool radius, (b / r_pool)**-k.",
     ).tag(config=True)
     time_offset_ns = Float(
         default_value=48.0,
@@ -207,18 +260,21 @@ class ShowerImager(TelescopeComponent):
         disp_m = np.hypot(dx, dy)
         psi = np.arctan2(dy, dx)
 
-        # Cherenkov angle at the maximum and light-pool radius
-        n_minus_one = _N_MINUS_ONE_SEA_LEVEL * np.exp(
-            -h_max / ATMOSPHERE_SCALE_HEIGHT_M
+        # light pool: light emitted ~ E (less for hadrons) spread over the pool area;
+        # lateral distribution: plateau, hump at the pool radius (gammas), power-law tail
+        pool_radius = light_pool_radius_m(h_max, np.arcsin(direction[:, 2]))
+        density = (
+            self.pe_per_tev
+            * energy
+            * np.where(is_proton, self.proton_light_ratio, 1.0)
+            * (REFERENCE_POOL_RADIUS_M / pool_radius) ** 2
         )
-        theta_c = np.sqrt(2 * n_minus_one)
-        pool_radius = path * theta_c
-        falloff = np.where(
-            is_proton, self.pool_falloff_proton_m, self.pool_falloff_gamma_m
+        tail_index = np.where(is_proton, self.tail_index_proton, self.tail_index_gamma)
+        hump = np.where(is_proton, 0.0, self.hump_height) * np.exp(
+            -0.5 * ((impact - pool_radius) / self.hump_width_m) ** 2
         )
-        lateral = np.exp(-np.maximum(impact - pool_radius, 0.0) / falloff)
-        light = np.where(is_proton, self.proton_light_ratio, 1.0)
-        mean_pe = self.pe_per_tev * energy * light * lateral
+        lateral = np.maximum(impact / pool_radius, 1.0) ** -tail_index + hump
+        mean_pe = density * lateral
 
         # time gradient (ns/rad -> ns/deg): isochronous at the pool radius
         gradient = (impact**2 - pool_radius**2) / (
@@ -239,9 +295,6 @@ class ShowerImager(TelescopeComponent):
             time_gradient=np.deg2rad(gradient),
             energy=energy,
             is_proton=is_proton,
-            light_yield_factor=np.atleast_1d(
-                np.asarray(showers.light_yield_factor, dtype=float)
-            ),
             x_max=np.atleast_1d(np.asarray(showers.x_max_gcm2, dtype=float)),
             zenith=np.pi / 2 - np.atleast_1d(np.asarray(showers.alt_rad, dtype=float)),
         )
@@ -257,11 +310,12 @@ class ShowerImager(TelescopeComponent):
         log_e = np.log10(g["energy"])
         p = g["is_proton"]
 
-        # light yield: the shower's fluctuation (common to the telescopes) and the local
-        # fluctuation of the light density where this telescope samples it (log-normal)
+        # light yield: the shower's fluctuation is that of its X_max (pool radius, in
+        # mean_pe_nominal); each telescope adds the local fluctuation of the light
+        # density where it samples the pool (log-normal, unit mean)
         sigma_local = np.where(p, 0.25, np.clip(0.08 * g["energy"] ** -0.25, 0.03, 0.2))
         local = np.exp(sigma_local * rng.standard_normal(n) - 0.5 * sigma_local**2)
-        mean_pe = g["mean_pe_nominal"] * g["light_yield_factor"] * local
+        mean_pe = g["mean_pe_nominal"] * local
 
         # width (deg): grows with log E and impact; protons twice as wide, more fluctuating
         width = 0.050 + 0.012 * np.clip(log_e, -1, 2.5) + 0.015 * g["impact"] / 100.0

@@ -5,13 +5,12 @@ from pathlib import Path
 
 import astropy.units as u
 import numpy as np
-from astropy.coordinates import AltAz, EarthLocation, SkyCoord
+from astropy.coordinates import AltAz, SkyCoord
 from astropy.table import Table
 from astropy.time import Time
 
 from ..instrument import (
     DATA_TEL_ID,
-    DEFAULT_TELESCOPE_LOCATIONS,
     N_PIXELS,
     SIMULATION_TEL_IDS,
     TRIGGER_INTERNAL,
@@ -23,10 +22,14 @@ from ..io.atomic_output import AtomicOutput
 from ..io.zfits_writer import DigiCamZFitsWriter
 from ..time import NS_PER_S, tai_ns
 from .camera import CameraSimulator
+from .readout import DigiCamReadout
+from .schedule import array_location, wobble_pointing
 from .source import SST1MSimulationSource
 
 __all__ = [
     "DARK_TARGET",
+    "night_date",
+    "write_observation_run",
     "synthetic_pixel_indices",
     "truth_table_path",
     "write_simulated_dark_run",
@@ -35,6 +38,8 @@ __all__ = [
 
 #: interleaved pedestals get array event numbers from here on (unique, never shared)
 PEDESTAL_ARRAY_NUMBER_OFFSET = 1_000_000_000
+#: a pedestal after the last shower of a run comes this long after it (ns)
+_LAST_PEDESTAL_DELAY_NS = 1_000_000
 #: TARGET keyword of a dark run: no sky pointing (`~ctapipe_sst1m.io.target.parse_target`
 #: raises `~ctapipe_sst1m.io.target.NoPointingTarget`)
 DARK_TARGET = "DARK"
@@ -159,12 +164,70 @@ def _all_or_nothing(writers):
         raise
 
 
-def _pedestal_adc(camera, tel_id, dc_to_pe, baseline_adc):
-    """ADC samples of an event without Cherenkov light (NSB and noise only)."""
-    r1 = camera.r1_waveform(
-        tel_id, np.zeros(N_PIXELS, dtype=np.int64), np.full(N_PIXELS, np.nan)
-    )
-    return camera.adc_waveform(tel_id, r1[0], dc_to_pe, baseline_adc)
+def _with_next_time(events, last_gap_ns):
+    """``(event, time of the next event)`` pairs (the last: its time + ``last_gap_ns``)."""
+    previous = None
+    for event in events:
+        if previous is not None:
+            yield previous, event[0]
+        previous = event
+    if previous is not None:
+        yield previous, previous[0] + last_gap_ns
+
+
+def _write_events(events, writers, readout, clock_offset_ns, pedestal_interval):
+    """
+    Write simulated events into the runs of both telescopes.
+
+    ``events`` are ``(time_ns, {tel_id: r1}, row)`` in time order; each triggered camera
+    records the event (SWAT number = the event's position in the run), and after every
+    ``pedestal_interval`` of its shower events an interleaved pedestal halfway to the
+    next event. Returns the truth rows, with the camera event numbers (-1: not
+    triggered).
+    """
+    offsets = {1: 0, 2: clock_offset_ns}
+    shower_count = dict.fromkeys(writers, 0)
+    rows = []
+    timed = _with_next_time(events, _LAST_PEDESTAL_DELAY_NS * 2)
+    for number, ((time_ns, r1, row), next_time_ns) in enumerate(timed, start=1):
+        row = {"array_event_number": number, **row}
+        for tel_id, writer in writers.items():
+            camera_event_number = -1
+            if tel_id in r1:
+                camera_event_number = writer.write(
+                    readout.adc(tel_id, r1[tel_id][0]),
+                    time_ns,
+                    offsets[tel_id],
+                    TRIGGER_PATCH7,
+                    number,
+                    readout.baseline_adc,
+                )
+                shower_count[tel_id] += 1
+                if shower_count[tel_id] % pedestal_interval == 0:
+                    pedestal_number = (
+                        PEDESTAL_ARRAY_NUMBER_OFFSET + writer.event_number + 1
+                    )
+                    # between this shower and the next: the files stay in time order
+                    writer.write(
+                        readout.pedestal_adc(tel_id),
+                        (time_ns + next_time_ns) // 2,
+                        offsets[tel_id],
+                        TRIGGER_INTERNAL,
+                        pedestal_number,
+                        readout.baseline_adc,
+                    )
+            row[f"tel_{DATA_TEL_ID[tel_id]:03d}_event_number"] = camera_event_number
+        rows.append(row)
+    return rows
+
+
+def _write_truth(rows, path):
+    """The truth table of a run, written whole or not at all."""
+    truth = Table(rows=rows)
+    with AtomicOutput(path, True) as output:
+        truth.write(output.temporary, format="ascii.ecsv")
+        output.commit()
+    return truth
 
 
 def write_simulated_raw_runs(
@@ -177,7 +240,7 @@ def write_simulated_raw_runs(
     mean_interval_ns=5_000_000,
     pedestal_interval=10,
     events_per_file=200,
-    dc_to_pe=26.8,
+    dc_to_pe=None,
     baseline_adc=330.0,
     target_name="Simulation",
     wobble="W1",
@@ -219,12 +282,10 @@ def write_simulated_raw_runs(
     source = SST1MSimulationSource(card_path, parent=parent, progress_bar=progress_bar)
     card = source.card
     start = Time(start_time, scale="utc")
-    lon, lat, height = DEFAULT_TELESCOPE_LOCATIONS[21]
-    location = EarthLocation(lon=lon * u.deg, lat=lat * u.deg, height=height * u.m)
     pointing = SkyCoord(
         alt=card.pointing_alt_deg * u.deg,
         az=card.pointing_az_deg * u.deg,
-        frame=AltAz(obstime=start, location=location),
+        frame=AltAz(obstime=start, location=array_location()),
     ).icrs
     target = f"{target_name}_{wobble},{pointing.ra.deg:.4f},{pointing.dec.deg:.4f}"
     start_ns = int(tai_ns(start))
@@ -237,55 +298,22 @@ def write_simulated_raw_runs(
         events_per_file,
         _file_header(target, start),
     )
-    offsets = {1: 0, 2: clock_offset_ns}
-    shower_count = dict.fromkeys(writers, 0)
+    readout = DigiCamReadout(source.camera, dc_to_pe, baseline_adc=baseline_adc)
     rng = np.random.default_rng(card.seed + 1)
-    rows = []
+
+    def events():
+        time_ns = start_ns
+        for event in source:
+            time_ns += _poisson_interval_ns(rng, mean_interval_ns)
+            r1 = {tel_id: event.r1.tel[tel_id].waveform for tel_id in event.r1.tel}
+            energy = event.simulation.shower.energy.to_value(u.TeV)
+            yield time_ns, r1, {"true_energy_tev": energy}
+
     with _all_or_nothing(writers):
-        next_time_ns = start_ns + _poisson_interval_ns(rng, mean_interval_ns)
-        for number, event in enumerate(source, start=1):
-            time_ns = next_time_ns
-            next_time_ns = time_ns + _poisson_interval_ns(rng, mean_interval_ns)
-            row = {
-                "array_event_number": number,
-                "true_energy_tev": event.simulation.shower.energy.to_value(u.TeV),
-            }
-            for tel_id, writer in writers.items():
-                camera_number = -1
-                if tel_id in event.r1.tel:
-                    adc = source.camera.adc_waveform(
-                        tel_id, event.r1.tel[tel_id].waveform[0], dc_to_pe, baseline_adc
-                    )
-                    camera_number = writer.write(
-                        adc,
-                        time_ns,
-                        offsets[tel_id],
-                        TRIGGER_PATCH7,
-                        number,
-                        baseline_adc,
-                    )
-                    shower_count[tel_id] += 1
-                    if shower_count[tel_id] % pedestal_interval == 0:
-                        pedestal_number = (
-                            PEDESTAL_ARRAY_NUMBER_OFFSET + writer.event_number + 1
-                        )
-                        # between this shower and the next: the files stay in time order
-                        writer.write(
-                            _pedestal_adc(
-                                source.camera, tel_id, dc_to_pe, baseline_adc
-                            ),
-                            (time_ns + next_time_ns) // 2,
-                            offsets[tel_id],
-                            TRIGGER_INTERNAL,
-                            pedestal_number,
-                            baseline_adc,
-                        )
-                row[f"tel_{DATA_TEL_ID[tel_id]:03d}_event_number"] = camera_number
-            rows.append(row)
-        truth = Table(rows=rows)
-        with AtomicOutput(truth_table_path(directory, date, run), True) as output:
-            truth.write(output.temporary, format="ascii.ecsv")
-            output.commit()
+        rows = _write_events(
+            events(), writers, readout, clock_offset_ns, pedestal_interval
+        )
+        truth = _write_truth(rows, truth_table_path(directory, date, run))
     return {DATA_TEL_ID[t]: w.paths for t, w in writers.items()}, truth
 
 
@@ -298,7 +326,7 @@ def write_simulated_dark_run(
     clock_offset_ns=3_217_000,
     trigger_interval_ns=10_000_000,
     events_per_file=200,
-    dc_to_pe=26.8,
+    dc_to_pe=None,
     baseline_adc=330.0,
     seed=0,
     directories=None,
@@ -324,6 +352,7 @@ def write_simulated_dark_run(
     camera = CameraSimulator(
         sst1m_subarray(SIMULATION_TEL_IDS), np.random.default_rng(seed), parent=parent
     )
+    readout = DigiCamReadout(camera, dc_to_pe, baseline_adc=baseline_adc)
     writers = _run_writers(
         SIMULATION_TEL_IDS,
         directory,
@@ -339,7 +368,7 @@ def write_simulated_dark_run(
         for number in range(1, n_events + 1):
             for tel_id, writer in writers.items():
                 writer.write(
-                    _pedestal_adc(camera, tel_id, dc_to_pe, baseline_adc),
+                    readout.pedestal_adc(tel_id),
                     start_ns + number * trigger_interval_ns,
                     offsets[tel_id],
                     TRIGGER_INTERNAL,
@@ -347,3 +376,98 @@ def write_simulated_dark_run(
                     baseline_adc,
                 )
     return {DATA_TEL_ID[t]: w.paths for t, w in writers.items()}
+
+
+def night_date(time):
+    """``YYYYMMDD`` of the night of a time: the local evening's date at Ondrejov (UTC − 12 h)."""
+    return (time - 12 * u.hour).strftime("%Y%m%d")
+
+
+def write_observation_run(
+    simulator,
+    readout,
+    directory,
+    run,
+    start,
+    duration_s,
+    wobble="W1",
+    wobble_offset_deg=0.4,
+    wobble_angle_deg=0.0,
+    clock_offset_ns=3_217_000,
+    pedestal_interval=10,
+    events_per_file=200,
+    directories=None,
+):
+    """
+    Write one run of a simulated observation as raw zfits files of telescopes 21 and 22.
+
+    The array tracks the wobble position ``wobble_offset_deg`` from the simulator's
+    target at position angle ``wobble_angle_deg`` for ``duration_s`` from ``start``;
+    the showers of `~ctapipe_sst1m.simulation.observation.ObservationSimulator.run`
+    that trigger a camera are written with their true time (White Rabbit, TAI),
+    the camera clocks, SWAT numbers, interleaved pedestals and the TARGET keyword
+    ``{target}_{wobble},{RA},{DEC}`` of the pointing, as in `write_simulated_raw_runs`,
+    in files ``SST1M{1,2}_{night}_{run:04d}_{file:03d}.fits.fz``. The truth table
+    (`truth_table_path`) lists per event the particle, true energy, direction, core and
+    X_max, and the camera event numbers. A run that fails leaves no file.
+
+    Parameters
+    ----------
+    simulator : ctapipe_sst1m.simulation.observation.ObservationSimulator
+    readout : ctapipe_sst1m.simulation.readout.DigiCamReadout
+        Of the simulator's camera.
+    directory : str or Path
+        Where the truth table, and the files of telescopes not in ``directories``, go.
+    run : int
+        Run number.
+    start : astropy.time.Time
+    duration_s : float
+    wobble : str
+        Wobble label of the TARGET keyword (``W1`` ...).
+
+    Returns
+    -------
+    paths : dict
+        ``{21: [Path, ...], 22: [Path, ...]}``.
+    truth : astropy.table.Table
+    """
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    pointing = wobble_pointing(simulator.target, wobble_offset_deg, wobble_angle_deg)
+    target = (
+        f"{simulator.target_name}_{wobble},{pointing.ra.deg:.4f},{pointing.dec.deg:.4f}"
+    )
+    date = night_date(start)
+    writers = _run_writers(
+        simulator.imager.subarray.tel,
+        directory,
+        directories,
+        date,
+        run,
+        events_per_file,
+        _file_header(target, start),
+    )
+
+    def events():
+        for event in simulator.run(start, duration_s, pointing):
+            shower = event.shower
+            row = {
+                "time_ns": event.time_ns,
+                "particle": event.particle,
+                "true_energy_tev": float(shower.energy_tev),
+                "true_alt_deg": float(np.rad2deg(shower.alt_rad)),
+                "true_az_deg": float(np.rad2deg(shower.az_rad)),
+                "true_core_x_m": float(shower.core_x_m),
+                "true_core_y_m": float(shower.core_y_m),
+                "true_x_max_gcm2": float(shower.x_max_gcm2),
+                "pointing_alt_deg": float(np.rad2deg(event.pointing_alt_rad)),
+                "pointing_az_deg": float(np.rad2deg(event.pointing_az_rad)),
+            }
+            yield event.time_ns, event.r1, row
+
+    with _all_or_nothing(writers):
+        rows = _write_events(
+            events(), writers, readout, clock_offset_ns, pedestal_interval
+        )
+        truth = _write_truth(rows, truth_table_path(directory, date, run))
+    return {DATA_TEL_ID[t]: w.paths for t, w in writers.items()}, truth

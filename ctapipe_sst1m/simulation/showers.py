@@ -28,6 +28,7 @@ __all__ = [
     "ShowerSampler",
     "direction_vector",
     "height_of_slant_depth",
+    "mean_x_max_gcm2",
     "slant_depth_of_height",
 ]
 
@@ -40,18 +41,25 @@ OBSERVATION_LEVEL_M = 511.0
 ATMOSPHERE_SCALE_HEIGHT_M = 8400.0
 ATMOSPHERE_SEA_LEVEL_DEPTH_GCM2 = 1030.0
 
-#: mean free path of the first interaction (g/cm^2): gamma pair production 9/7 X_0
-#: (X_0 = 36.7 g/cm^2 in air); proton-air inelastic interaction length at TeV energies.
-FIRST_INTERACTION_LENGTH_GCM2 = {"gamma": 9.0 / 7.0 * 36.7, "proton": 80.0}
+#: radiation length of air (g/cm^2) and critical energy of electrons in air (TeV)
+RADIATION_LENGTH_GCM2 = 36.7
+CRITICAL_ENERGY_TEV = 85e-6
 
-# Depth of shower maximum: X_max = X_1 + a + b log10(E / 1 TeV) + N(0, sigma).
-# gamma: <X_max> = 300 + 85 log10(E/TeV) (a = 300 - 47.2); protons deeper on average and
-# with larger fluctuations (Heitler-Matthews toy + CORSKA/QGSJet orders of magnitude).
-_XMAX_PARAMETERS = {
-    # a (g/cm^2), elongation b (g/cm^2 per decade), extra Gaussian sigma (g/cm^2)
-    "gamma": (300.0 - 9.0 / 7.0 * 36.7, 85.0, 20.0),
-    "proton": (300.0, 65.0, 60.0),
+#: mean free path of the first interaction (g/cm^2): gamma pair production 9/7 X_0;
+#: proton-air inelastic interaction length m_air / sigma_p-air, sigma ~ 300 mb at TeV
+FIRST_INTERACTION_LENGTH_GCM2 = {
+    "gamma": 9.0 / 7.0 * RADIATION_LENGTH_GCM2,
+    "proton": 80.0,
 }
+
+#: Heitler-Matthews proton shower maximum <X_max> = a + b log10(E / 1 PeV) (g/cm^2)
+#: (J. Matthews 2005, Astropart. Phys. 22, 387)
+_PROTON_XMAX_1PEV_GCM2 = 470.0
+_PROTON_ELONGATION_GCM2 = 58.0
+
+#: rms (g/cm^2) of the development after the first interaction, added to the
+#: exponential fluctuation of the first interaction depth
+_XMAX_DEVELOPMENT_RMS_GCM2 = {"gamma": 20.0, "proton": 40.0}
 #: showers whose maximum would be below this height above the observation level are
 #: given a maximum there (only deep, very high energy, low altitude showers)
 _MIN_HEIGHT_ABOVE_GROUND_M = 500.0
@@ -97,6 +105,25 @@ def height_of_slant_depth(depth_gcm2, zenith_rad):
     )
 
 
+def mean_x_max_gcm2(particle, energy_tev):
+    """
+    Mean slant depth of the shower maximum (g/cm^2) of a gamma or proton shower.
+
+    Gammas: Heitler model, ``X_0 ln(E / E_c)`` (elongation X_0 ln 10 = 84.5 g/cm^2 per
+    decade); protons: Heitler-Matthews, ``470 + 58 log10(E / 1 PeV)``.
+    """
+    energy = np.asarray(energy_tev, dtype=float)
+    if particle == "gamma":
+        return RADIATION_LENGTH_GCM2 * np.log(energy / CRITICAL_ENERGY_TEV)
+    if particle == "proton":
+        return _PROTON_XMAX_1PEV_GCM2 + _PROTON_ELONGATION_GCM2 * np.log10(
+            energy / 1000.0
+        )
+    raise ValueError(
+        f"particle must be one of {list(SHOWER_PARTICLES)}, got {particle!r}"
+    )
+
+
 @dataclass
 class Shower:
     """
@@ -120,9 +147,6 @@ class Shower:
     h_max_m: np.ndarray
     #: CORSIKA particle id (0 gamma, 101 proton)
     primary_id: np.ndarray
-    #: shower-to-shower fluctuation of the Cherenkov light yield, common to all
-    #: telescopes (log-normal, unit mean)
-    light_yield_factor: np.ndarray
 
     def __len__(self):
         return np.size(self.energy_tev)
@@ -283,9 +307,16 @@ class ShowerSampler:
         core_x, core_y = radius * np.cos(angle), radius * np.sin(angle)
 
         zenith = np.pi / 2 - alt
-        x_first = rng.exponential(FIRST_INTERACTION_LENGTH_GCM2[self.particle], n)
-        a, b, sigma = _XMAX_PARAMETERS[self.particle]
-        x_max = x_first + a + b * np.log10(energy) + rng.normal(0, sigma, n)
+        # X_max = X_1 + (<X_max> - <X_1>) + development fluctuation: the mean is the
+        # published one, the rms that of the first interaction and of the development
+        interaction_length = FIRST_INTERACTION_LENGTH_GCM2[self.particle]
+        x_first = rng.exponential(interaction_length, n)
+        x_max = (
+            x_first
+            + mean_x_max_gcm2(self.particle, energy)
+            - interaction_length
+            + rng.normal(0, _XMAX_DEVELOPMENT_RMS_GCM2[self.particle], n)
+        )
         x_max = np.maximum(x_max, x_first + 10.0)
         # keep the maximum above the ground (deep showers: maximum at the floor height)
         x_floor = slant_depth_of_height(
@@ -293,15 +324,6 @@ class ShowerSampler:
         )
         x_max = np.minimum(x_max, x_floor)
         x_first = np.minimum(x_first, x_max - 10.0)
-        # relative fluctuation of the total Cherenkov yield: shrinking with energy for
-        # gammas (more particles), large for hadrons
-        if self.particle == "proton":
-            sigma_yield = np.full(n, 0.35)
-        else:
-            sigma_yield = np.clip(0.12 * energy**-0.3, 0.03, 0.3)
-        light_yield = np.exp(
-            sigma_yield * rng.standard_normal(n) - 0.5 * sigma_yield**2
-        )
         return Shower(
             energy_tev=energy,
             alt_rad=alt,
@@ -312,5 +334,4 @@ class ShowerSampler:
             x_max_gcm2=x_max,
             h_max_m=height_of_slant_depth(x_max, zenith),
             primary_id=np.full(n, SHOWER_PARTICLES[self.particle], dtype=np.int32),
-            light_yield_factor=light_yield,
         )

@@ -96,12 +96,27 @@ class SST1MSimulationSource(EventSource):
         )
         self.imager = ShowerImager(self._subarray, self._rng, parent=self)
         self.camera = CameraSimulator(self._subarray, self._rng, parent=self)
+        if card.nsb_rate_mhz:
+            self._set_nsb_rates(card.nsb_rate_mhz)
         self._pointing_alt = np.deg2rad(card.pointing_alt_deg)
         self._pointing_az = np.deg2rad(card.pointing_az_deg)
         self._thrown_energy = []
         self._thrown_core_distance = []
         self.n_thrown = 0
         self.n_triggered = 0
+
+    def _set_nsb_rates(self, rates):
+        """The card's NSB rate per telescope, over the CameraSimulator configuration."""
+        unknown = set(rates) - set(SIMULATION_TEL_IDS)
+        if unknown:
+            raise ValueError(
+                f"{self.input_url}: nsb_rate_mhz for unknown telescopes {sorted(unknown)}"
+                f" (the simulation has {list(SIMULATION_TEL_IDS)})"
+            )
+        rules = list(self.camera.nsb_rate_mhz)
+        rules += [("id", tel_id, rate) for tel_id, rate in rates.items()]
+        self.camera.nsb_rate_mhz = rules
+        self.camera.nsb_rate_mhz.attach_subarray(self._subarray)
 
     @staticmethod
     def is_compatible(file_path):

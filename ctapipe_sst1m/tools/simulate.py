@@ -11,11 +11,14 @@ from ctapipe.core.traits import Path as PathTrait
 from ctapipe.tools.process import ProcessorTool
 from traitlets.config import Config
 
+from ..instrument import SIMULATION_TEL_IDS, sst1m_subarray
 from ..io.atomic_output import AtomicOutput
 from ..io.simulation_card import SimulationCard, SimulationCardOptions, write_card
 from ..plotting import plot_simulation_overview
 from ..simulation.camera import CameraSimulator
 from ..simulation.images import ShowerImager
+from ..simulation.observation import ObservationSimulator
+from ..simulation.schedule import ObservationSchedule
 from ..simulation.source import SST1MSimulationSource
 from .failures import reports_full_disk
 from .summary import print_summary
@@ -46,7 +49,7 @@ class SimulateTool(Tool, SimulationCardOptions):
     sst1m-simulate --particle gamma --spectrum diffuse --n-showers 20000 --seed 3 --CameraSimulator.nsb_rate_mhz=120 --output gamma_nsb120.dl1.h5
     """
 
-    classes = list(SIMULATION_CLASSES)
+    classes = [*SIMULATION_CLASSES, ObservationSimulator, ObservationSchedule]
 
     output = PathTrait(
         default_value=None, allow_none=True, directory_ok=False, help="DL1 output file."
@@ -62,6 +65,14 @@ class SimulateTool(Tool, SimulationCardOptions):
             " run) and a truth table of the true pairs into this directory."
         ),
     ).tag(config=True)
+    observation = Bool(
+        default_value=False,
+        help=(
+            "With --raw-dir: simulate an observation (ObservationSimulator: a source"
+            " tracked in wobble mode with cosmic-ray background; ObservationSchedule:"
+            " the runs) instead of the card's production."
+        ),
+    ).tag(config=True)
     progress_bar = Bool(
         default_value=True, help="Show a progress bar over the thrown showers."
     ).tag(config=True)
@@ -75,12 +86,18 @@ class SimulateTool(Tool, SimulationCardOptions):
         "raw-dir": "SimulateTool.raw_dir",
         "obs-id": "SimulateTool.obs_id",
     }
-    flags = flag(
-        "progress",
-        "SimulateTool.progress_bar",
-        "Show a progress bar over the thrown showers.",
-        "No progress bar.",
-    )
+    flags = {
+        **flag(
+            "progress",
+            "SimulateTool.progress_bar",
+            "Show a progress bar over the thrown showers.",
+            "No progress bar.",
+        ),
+        "observation": (
+            {"SimulateTool": {"observation": True}},
+            "Simulate an observation (with --raw-dir).",
+        ),
+    }
 
     def card(self):
         """The simulation card of the configured production."""
@@ -98,6 +115,11 @@ class SimulateTool(Tool, SimulationCardOptions):
 
     @reports_full_disk
     def start(self):
+        if self.observation:
+            if self.raw_dir is None:
+                raise ValueError("--observation writes raw runs: give --raw-dir")
+            self._write_observation()
+            return
         if self.raw_dir is not None:
             self._write_raw_runs()
             return
@@ -167,6 +189,49 @@ class SimulateTool(Tool, SimulationCardOptions):
         lines.append(
             f"simulation card {card_path.name} and truth table of the pairs next to them"
         )
+        print_summary(self, lines, [directory])
+
+    def _write_observation(self):
+        from ..simulation.raw_runs import write_observation_run
+        from ..simulation.readout import DigiCamReadout
+
+        directory = Path(self.raw_dir)
+        subarray = sst1m_subarray(SIMULATION_TEL_IDS)
+        # one camera (pixel gains) for the whole observation; each run its own
+        # random stream, so that runs simulated separately are the same files
+        camera = CameraSimulator(
+            subarray, np.random.default_rng([self.seed, 0]), parent=self
+        )
+        readout = DigiCamReadout(camera)
+        imager = ShowerImager(subarray, parent=self)
+        simulator = ObservationSimulator(imager, camera, None, parent=self)
+        schedule = ObservationSchedule(parent=self)
+        lines = []
+        for run in schedule.runs(simulator.target, simulator.location):
+            rng = np.random.default_rng([self.seed, run.run])
+            simulator.rng = imager.rng = camera.rng = rng
+            paths, truth = write_observation_run(
+                simulator,
+                readout,
+                directory,
+                run.run,
+                run.start,
+                run.duration_s,
+                wobble=run.wobble,
+                wobble_offset_deg=run.wobble_offset_deg,
+                wobble_angle_deg=run.wobble_angle_deg,
+            )
+            particles = (
+                dict(zip(*np.unique(truth["particle"], return_counts=True)))
+                if len(truth)
+                else {}
+            )
+            lines.append(
+                f"run {run.run} ({run.wobble}, {run.start.utc.isot[:19]} UTC,"
+                f" {run.duration_s:g} s): {len(truth):,} triggered events"
+                f" ({', '.join(f'{n:,} {p}' for p, n in particles.items())})"
+            )
+        lines.append(f"thrown / not imaged / triggered: {simulator.counts}")
         print_summary(self, lines, [directory])
 
 

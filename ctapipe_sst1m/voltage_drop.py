@@ -11,7 +11,7 @@ one per pixel.
 import numpy as np
 from scipy.interpolate import splev
 
-from ..instrument import camera_number
+from .instrument import camera_number
 
 __all__ = [
     "VOLTAGE_DROP_MODES",
