@@ -165,25 +165,31 @@ def sky_map_summary(sky_maps, position):
         deviation of the finite significances outside the exclusion circle
         (``off_significance_mean``, ``off_significance_std``; 0 and 1 without sources),
         ``pixels_without_background``: pixels where the background model predicts no
-        count (no significance there).
+        count (no significance there; NaN maximum and statistics if that is every
+        pixel).
     """
     significance = sky_maps.significance
     data = significance.data
     finite = np.isfinite(data)
     off = data[finite & sky_maps.exclusion.data]
-    peak = np.unravel_index(np.nanargmax(np.where(finite, data, np.nan)), data.shape)
-    peak_position = significance.geom.get_coord().skycoord[peak]
-    return {
+    summary = {
         "significance_at_target": float(
             significance.get_by_coord({"skycoord": position})[0]
         ),
         "excess_at_target": float(
             sky_maps.excess.get_by_coord({"skycoord": position})[0]
         ),
-        "max_significance": float(data[peak]),
-        "max_significance_ra_deg": float(peak_position.icrs.ra.deg),
-        "max_significance_dec_deg": float(peak_position.icrs.dec.deg),
-        "off_significance_mean": float(np.mean(off)),
-        "off_significance_std": float(np.std(off)),
+        "max_significance": np.nan,
+        "max_significance_ra_deg": np.nan,
+        "max_significance_dec_deg": np.nan,
+        "off_significance_mean": float(np.mean(off)) if off.size else np.nan,
+        "off_significance_std": float(np.std(off)) if off.size else np.nan,
         "pixels_without_background": int(np.count_nonzero(~finite)),
     }
+    if np.any(finite):
+        peak = np.unravel_index(np.argmax(np.where(finite, data, -np.inf)), data.shape)
+        peak_position = significance.geom.get_coord().skycoord[peak].icrs
+        summary["max_significance"] = float(data[peak])
+        summary["max_significance_ra_deg"] = float(peak_position.ra.deg)
+        summary["max_significance_dec_deg"] = float(peak_position.dec.deg)
+    return summary
