@@ -357,16 +357,7 @@ class SST1MEventSource(EventSource):
         return keyword_target
 
     def _peek_first_event(self):
-        from protozfits import File
-
-        path = self.file_paths[0]
-        try:
-            with File(str(path)) as f:
-                for event in f.Events:
-                    return _copy_arrays(_raw_fields(event))
-        except (RuntimeError, ValueError, OSError) as err:
-            raise ZFitsError(f"{path}: corrupt DigiCam data ({err})") from err
-        raise ZFitsError(f"{path}: the Events table has no events")
+        return _peek_first_event_of(self.file_paths[0])
 
     def _decide_clock_scale(self, header):
         if self.camera_clock_scale != "auto":
@@ -459,11 +450,29 @@ class SST1MEventSource(EventSource):
             raise OSError(f"{path}: corrupt DigiCam data ({err})") from err
 
     def _raw_event_stream(self):
-        """Raw events of all files of the run, in time order."""
-        streams = [self._file_events(path) for path in self.file_paths]
-        if len(streams) == 1:
-            return streams[0]
-        return heapq.merge(*streams, key=lambda e: (e["clock_sec"], e["clock_nsec"]))
+        """
+        Raw events of all files of the run, in time order.
+
+        A file is opened only when the merged stream reaches the time of its first
+        event (each open file holds a decoded tile of tens of MB): the files of a
+        camera follow each other in time, so one or two are open at once however many
+        a run has.
+        """
+        if len(self.file_paths) == 1:
+            return self._file_events(self.file_paths[0])
+        return _merge_in_time_order(
+            [
+                (_event_key(self._first_event_of(path)), path)
+                for path in self.file_paths
+            ],
+            self._file_events,
+        )
+
+    def _first_event_of(self, path):
+        """The raw fields of the first event of a file of the run."""
+        if path == self.file_paths[0]:
+            return self._first_event
+        return _peek_first_event_of(path)
 
     def _generator(self):
         """
@@ -734,6 +743,61 @@ def _data_tel_id(camera_telescope_id, path):
         raise ValueError(
             f"{path}: unknown SST-1M telescopeID {camera_telescope_id}"
         ) from None
+
+
+def _peek_first_event_of(path):
+    """The raw fields of the first event of a file (the file is closed again)."""
+    from protozfits import File
+
+    try:
+        with File(str(path)) as f:
+            for event in f.Events:
+                return _copy_arrays(_raw_fields(event))
+    except (RuntimeError, ValueError, OSError) as err:
+        raise ZFitsError(f"{path}: corrupt DigiCam data ({err})") from err
+    raise ZFitsError(f"{path}: the Events table has no events")
+
+
+def _event_key(raw):
+    """Sort key of a raw event: its camera clock."""
+    return raw["clock_sec"], raw["clock_nsec"]
+
+
+def _merge_in_time_order(first_keys_and_paths, open_events):
+    """
+    The events of several files in the order of `_event_key`, opening a file only
+    when the merge reaches the key of its first event.
+
+    Parameters
+    ----------
+    first_keys_and_paths : list of (key, path)
+        The key of the first event of each file, and the file.
+    open_events : callable
+        ``open_events(path)`` iterates over the raw events of a file.
+
+    Yields
+    ------
+    dict
+        Raw events; equal keys in the order of the files in the list.
+    """
+    pending = sorted(
+        (key, index, path) for index, (key, path) in enumerate(first_keys_and_paths)
+    )
+    pending.reverse()  # pop() takes the earliest
+    heap = []
+
+    def push_next(index, events):
+        event = next(events, None)
+        if event is not None:
+            heapq.heappush(heap, (_event_key(event), index, event, events))
+
+    while heap or pending:
+        while pending and (not heap or pending[-1][:2] <= heap[0][:2]):
+            _, index, path = pending.pop()
+            push_next(index, iter(open_events(path)))
+        _, index, event, events = heapq.heappop(heap)
+        yield event
+        push_next(index, events)
 
 
 def _raw_fields(event):

@@ -272,3 +272,49 @@ def test_times_and_pointing_exact(tmp_path, data_config):
     )
     parameters = read_table(output, "/dl1/event/telescope/parameters/tel_021")
     assert np.array_equal(parameters["event_id"], subarray["event_id"])
+
+
+def test_files_of_a_run_are_merged_in_time_order_opening_few_at_once():
+    """
+    _merge_in_time_order gives heapq.merge's order (ties in file order) and opens a file
+    only when the merge reaches its first event: consecutive files, at most two open.
+    """
+    import heapq
+
+    from ctapipe_sst1m.event_source import _event_key, _merge_in_time_order
+
+    rng = np.random.default_rng(5)
+
+    def events(times):
+        return [{"clock_sec": int(t // 10), "clock_nsec": int(t % 10)} for t in times]
+
+    def check(files):
+        open_now, most_open = set(), [0]
+
+        def open_events(name):
+            open_now.add(name)
+            most_open[0] = max(most_open[0], len(open_now))
+            yield from files[name]
+            open_now.discard(name)
+
+        merged = list(
+            _merge_in_time_order(
+                [(_event_key(events_[0]), name) for name, events_ in files.items()],
+                open_events,
+            )
+        )
+        assert merged == list(heapq.merge(*files.values(), key=_event_key))
+        return most_open[0]
+
+    # consecutive files (a camera's subruns), with a shared time at each boundary
+    bounds = np.cumsum(rng.integers(50, 100, 15))
+    consecutive = {
+        f"file{k}": events(np.sort(rng.integers(lo, hi + 1, 40)))
+        for k, (lo, hi) in enumerate(zip(bounds[:-1], bounds[1:]))
+    }
+    assert check(consecutive) <= 2
+    # overlapping files are still merged in time order (then all may be open)
+    overlapping = {
+        f"file{k}": events(np.sort(rng.integers(0, 500, 30))) for k in range(5)
+    }
+    check(overlapping)
