@@ -54,8 +54,9 @@ def injected_vs_recovered(analysis_dir, datastore_dir, injected_model, target):
         (cm⁻² s⁻¹ TeV⁻¹ at the fit's reference energy); ``index_injected``, ``index``,
         ``index_error``, ``index_pull`` (gammapy's positive index); ``offset_deg`` (excess
         centroid to target), ``position_error_deg``, ``excess``; ``significance`` (θ²,
-        Li & Ma), ``expected_significance`` (the injected spectrum through the same
-        IRFs, OFF counts and safe range), ``spectrum_significance``.
+        Li & Ma, every energy), ``spectrum_significance`` (Li & Ma of the spectrum's ON
+        region in its safe energy range) and ``expected_significance`` (the injected
+        spectrum through the same IRFs, OFF counts and safe range).
     """
     results = yaml.safe_load((analysis_dir / "results.yaml").read_text())
     parameters = results["spectrum"]["parameters"]
@@ -89,7 +90,7 @@ def injected_vs_recovered(analysis_dir, datastore_dir, injected_model, target):
         "excess": float(position.excess),
         "significance": theta2["significance"],
         "expected_significance": expected["expected_significance"],
-        "spectrum_significance": results["spectrum"]["li_ma_significance"],
+        "spectrum_significance": expected["measured_significance"],
         "fit_success": results["spectrum"]["fit_success"],
         "energy_range_tev": results["spectrum"]["energy_range_tev"],
         "max_sky_significance": results["sky_map"].get("max_significance", np.nan),

@@ -201,6 +201,7 @@ def stack_spectra(datasets):
         If no energy bin passes the safe mask.
     """
     stacked = datasets.stack_reduce(name="stacked")
+    _restore_off_acceptance(stacked, datasets)
     if not stacked.mask_safe.data.any():
         raise AnalysisInputError(
             "no reconstructed-energy bin passes the safe mask of any observation"
@@ -208,6 +209,30 @@ def stack_spectra(datasets):
             " range and the IRFs"
         )
     return stacked
+
+
+def _restore_off_acceptance(stacked, datasets):
+    """
+    The OFF acceptance of energy bins without any OFF count.
+
+    gammapy stacks α weighted by the OFF counts, which gives 0/0 (NaN α and OFF
+    acceptance, and a fit that cannot converge) in bins where no observation has an OFF
+    count — rare background, e.g. stereo events after the cuts. There the ratio of OFF
+    to ON acceptance is that of the observations (the number of OFF regions).
+    """
+    missing = ~np.isfinite(stacked.acceptance_off.data)
+    if not missing.any():
+        return
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ratios = [
+            np.where(
+                d.acceptance.data > 0, d.acceptance_off.data / d.acceptance.data, np.nan
+            )
+            for d in datasets
+        ]
+        ratio = np.nanmean(ratios, axis=0)
+    restored = stacked.acceptance.data * ratio
+    stacked.acceptance_off.data[missing] = np.nan_to_num(restored[missing])
 
 
 def safe_energy_range(dataset):
@@ -349,11 +374,13 @@ def estimate_flux_points(stacked, points_per_decade):
 
 def expected_significance(stacked, spectral_model):
     """
-    The Li & Ma significance a source of this spectrum should have in these data.
+    The Li & Ma significance a source of this spectrum should have in these data, and
+    the measured one, both in the safe energy range.
 
     The expected excess is the source's predicted counts in the ON region (the dataset's
     exposure, energy dispersion and, for a point-like dataset, RAD_MAX containment)
-    within the safe energy range; the background is the measured OFF counts.
+    within the safe energy range; the background is the measured OFF counts. The
+    measured significance uses the ON counts of the same bins.
 
     Parameters
     ----------
@@ -364,20 +391,28 @@ def expected_significance(stacked, spectral_model):
     Returns
     -------
     dict
-        ``expected_excess``, ``n_off``, ``alpha``, ``expected_significance``.
+        ``expected_excess``, ``n_on``, ``n_off``, ``alpha``, ``expected_significance``,
+        ``measured_significance``.
     """
     dataset = stacked.copy()
     dataset.models = [SkyModel(spectral_model=spectral_model, name="expected")]
     mask = dataset.mask_safe.data
     expected_excess = float(dataset.npred_signal().data[mask].sum())
+    n_on = float(dataset.counts.data[mask].sum())
     n_off = float(dataset.counts_off.data[mask].sum())
-    alpha = float(np.mean(dataset.alpha.data[mask])) if n_off > 0 else 1.0
-    statistic = WStatCountsStatistic(
-        n_on=expected_excess + alpha * n_off, n_off=n_off, alpha=alpha
-    )
+    # α of the bins (the same in every bin for reflected regions)
+    alpha = float(np.nanmean(dataset.alpha.data[mask]))
+
+    def significance(counts):
+        return float(
+            WStatCountsStatistic(n_on=counts, n_off=n_off, alpha=alpha).sqrt_ts
+        )
+
     return {
         "expected_excess": expected_excess,
+        "n_on": n_on,
         "n_off": n_off,
         "alpha": alpha,
-        "expected_significance": float(statistic.sqrt_ts),
+        "expected_significance": significance(expected_excess + alpha * n_off),
+        "measured_significance": significance(n_on),
     }
