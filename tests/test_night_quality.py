@@ -124,8 +124,8 @@ def test_row_of_the_simulated_run(simulated_stereo_run, rows, tel_id):
 def test_nsb_of_the_simulated_run(rows):
     """
     The simulation's 80 MHz as processed with sst1m.yaml: the voltage-drop correction of
-    each telescope divides the simulated pedestal charge (the simulation has no voltage
-    drop), slightly for telescope 22, strongly for telescope 21 (its steep spline).
+    each telescope undoes the drop the simulated readout applied, slightly for telescope
+    22, more for telescope 21 (its steep spline).
     """
     tel_22 = rows[(22, False)]
     assert tel_22["nsb_rate_mhz"] == SIMULATED_NSB_RATE_MHZ
@@ -134,8 +134,9 @@ def test_nsb_of_the_simulated_run(rows):
         SIMULATED_NSB_LEVEL_PE, rel=0.1
     )
     tel_21 = rows[(21, False)]
-    assert tel_21["voltage_drop"] < 0.85
-    assert tel_21["nsb_level_pe"] > tel_22["nsb_level_pe"]
+    # the simulated cameras have the voltage drop the chain corrects
+    # (simulation/readout.py): 0.884 measured for telescope 21
+    assert 0.85 < tel_21["voltage_drop"] < 0.92
     assert tel_21["nsb_level_pe"] * tel_21["voltage_drop"] == pytest.approx(
         SIMULATED_NSB_LEVEL_PE, rel=0.2
     )

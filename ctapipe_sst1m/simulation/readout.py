@@ -12,6 +12,7 @@ recovers the simulated photo-electrons (``docs/simulation-model.md``).
 """
 
 import numpy as np
+from scipy.optimize import brentq
 
 from ..instrument import DATA_TEL_ID, DEFAULT_DC_TO_PE
 from ..voltage_drop import voltage_drop_factor
@@ -35,7 +36,7 @@ def nsb_voltage_drop(pedestal_r1, tel_id, dc_to_pe, tolerance=1e-9):
     ``f = voltage_drop_factor(σ²)`` with σ the median over pixels of the per-event
     standard deviation of the samples, averaged over events (what
     `~ctapipe_sst1m.calibration.nsb.NsbCalibrator` computes). Solved by fixed-point
-    iteration (the factor changes by less than 1 % per ADC²).
+    by Brent's method.
 
     Parameters
     ----------
@@ -54,20 +55,18 @@ def nsb_voltage_drop(pedestal_r1, tel_id, dc_to_pe, tolerance=1e-9):
         The factor f (< 1: charges are too small by f before the correction).
     """
     # variance of the samples of each event and pixel; the rounding to integer ADC
-    # adds 1/12 ADC² (added rather than rounded: the fixed point stays smooth)
+    # adds 1/12 ADC² (added rather than rounded: the equation stays smooth)
     sample_variance = pedestal_r1.var(axis=2, dtype=np.float64)
-    factor = 1.0
-    for _ in range(100):
-        gain = dc_to_pe * factor
-        std_adc = np.sqrt(sample_variance * gain**2 + _ROUNDING_VARIANCE_ADC2)
-        std = np.median(std_adc.mean(axis=0))
-        new = float(voltage_drop_factor(std**2, tel_id))
-        if abs(new - factor) < tolerance:
-            return new
-        factor = new
-    raise RuntimeError(
-        f"voltage drop of telescope {tel_id} did not converge (last factor {factor})"
-    )
+
+    def drop(factor):
+        std_adc = np.sqrt(
+            sample_variance * (dc_to_pe * factor) ** 2 + _ROUNDING_VARIANCE_ADC2
+        )
+        return float(voltage_drop_factor(np.median(std_adc.mean(axis=0)) ** 2, tel_id))
+
+    # f - drop(f) increases with f (more gain, more variance, more drop): one root,
+    # bracketed (the factor is at most slightly above 1 where the spline dips below 0)
+    return brentq(lambda factor: factor - drop(factor), 0.05, 1.5, xtol=tolerance)
 
 
 class DigiCamReadout:
