@@ -273,6 +273,7 @@ class ObservationSimulator(Component):
         self.camera = camera
         self.rng = rng
         self.location = array_location()
+        self._prescreen_reach_m = self._camera_reach_m()
         self.target = SkyCoord(
             ra=self.target_ra_deg * u.deg, dec=self.target_dec_deg * u.deg, frame="icrs"
         )
@@ -444,16 +445,23 @@ class ObservationSimulator(Component):
         imaged = np.zeros(len(showers), dtype=bool)
         if len(showers) == 0:
             return imaged
-        for tel_id, tel in self.imager.subarray.tel.items():
+        for tel_id, reach in self._prescreen_reach_m.items():
             geometry = self.imager.shower_geometry(showers, tel_id, alt, az)
-            camera = tel.camera.geometry
-            focal_length = camera.frame.focal_length.to_value(u.m)
-            reach = np.max(np.hypot(camera.pix_x, camera.pix_y)).to_value(u.m)
-            reach += focal_length * np.deg2rad(self.prescreen_margin_deg)
             imaged |= (geometry["mean_pe_nominal"] >= self.prescreen_pe) & (
                 np.hypot(geometry["cog_x"], geometry["cog_y"]) <= reach
             )
         return imaged
+
+    def _camera_reach_m(self):
+        """Per telescope, the largest image-centre distance (m) that is imaged."""
+        reach = {}
+        for tel_id, tel in self.imager.subarray.tel.items():
+            camera = tel.camera.geometry
+            focal_length = camera.frame.focal_length.to_value(u.m)
+            radius = np.max(np.hypot(camera.pix_x, camera.pix_y)).to_value(u.m)
+            margin = focal_length * np.deg2rad(self.prescreen_margin_deg)
+            reach[tel_id] = radius + margin
+        return reach
 
     def _triggered(self, showers_by_particle, slice_start_ns, slice_ns, pointing_altaz):
         """Times, prescreen, images and trigger of the showers of a slice, in time order."""
