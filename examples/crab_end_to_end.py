@@ -323,10 +323,15 @@ def recovered(out):
             CRAB_HEGRA_MODEL,
             TARGET,
         )
-        empty = yaml.safe_load(
-            (out / "empty" / "analysis" / setup / "results.yaml").read_text()
+        source, empty = (
+            yaml.safe_load(
+                (out / field / "analysis" / setup / "results.yaml").read_text()
+            )
+            for field in ("crab", "empty")
         )
         row["setup"] = setup
+        row["map_significance"] = source["sky_map"]["significance_at_target"]
+        row["map_acceptance"] = source["sky_map"]["acceptance"]
         row["empty_significance"] = empty["theta2"]["significance"]
         row["empty_max_significance"] = empty["sky_map"]["max_significance"]
         rows.append(row)
@@ -353,13 +358,14 @@ def report(out, size, rows, steps, wall_s):
         f"Flux at {REFERENCE_ENERGY_TEV:g} TeV in cm⁻² s⁻¹ TeV⁻¹; pulls in statistical σ;"
         " position: centroid of the excess (ON minus OFF events within the θ cut);"
         " spectrum significance: Li & Ma in the spectrum's safe energy range, expected:"
-        " the injected spectrum through the same IRFs and OFF counts.",
+        " the injected spectrum through the same IRFs and OFF counts; map: the"
+        " ring-background map's significance at the Crab and the acceptance of its ring.",
         "",
         "| set-up | flux injected | flux recovered | pull | index injected | index recovered"
         " | pull | excess | position − Crab (deg) | its σ (deg) | θ² significance (σ)"
-        " | spectrum significance (σ) | expected (σ) | empty field (σ)"
-        " | empty field map max (σ) |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+        " | spectrum significance (σ) | expected (σ) | map at the Crab (σ)"
+        " | empty field (σ) | empty field map max (σ) |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
         lines.append(
@@ -369,6 +375,7 @@ def report(out, size, rows, steps, wall_s):
             f" | {r['excess']:.0f} | {r['offset_deg']:.3f} | {r['position_error_deg']:.3f}"
             f" | {r['significance']:.1f} | {r['spectrum_significance']:.1f}"
             f" | {r['expected_significance']:.1f}"
+            f" | {r['map_significance']:.1f} ({r['map_acceptance']})"
             f" | {r['empty_significance']:+.1f} | {r['empty_max_significance']:.1f} |"
         )
     cpu_s = sum(s.seconds for s in steps)

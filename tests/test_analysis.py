@@ -323,6 +323,36 @@ def test_point_like_analysis_recovers_the_source(point_like_run):
     assert sky_map["significance_at_target"] > 10
     assert abs(sky_map["off_significance_mean"]) < 0.3
     assert 0.8 < sky_map["off_significance_std"] < 1.3
+    assert sky_map["acceptance"] == "background-irf"
+    assert sky_map["pixels_without_background"] == 0
+
+
+def test_sky_maps_without_background_counts(source_stores, tmp_path):
+    """
+    A background IRF that predicts no count (few simulated protons): the ring's
+    acceptance falls back on the exposure, and the map finds the source as well.
+    """
+    store = tmp_path / "zero_background"
+    shutil.copytree(source_stores["full"], store)
+    for path in store.glob("sst1m_stereo_*.fits.gz"):
+        with fits.open(path) as hdus:
+            hdus["BACKGROUND"].data["BKG"][:] = 0
+            hdus.writeto(path, overwrite=True)
+    output_dir = tmp_path / "crab"
+    result, results = run_analysis(output_dir, "--datastore", store)
+    assert result.returncode == 0, result.stderr
+    sky_map = results["sky_map"]
+    assert sky_map["acceptance"] == "exposure"
+    assert sky_map["pixels_without_background"] == 0
+    peak = SkyCoord(
+        sky_map["max_significance_ra_deg"],
+        sky_map["max_significance_dec_deg"],
+        unit="deg",
+    )
+    assert peak.separation(TARGET) < 0.05 * u.deg
+    assert sky_map["significance_at_target"] > 10
+    assert abs(sky_map["off_significance_mean"]) < 0.3
+    assert 0.8 < sky_map["off_significance_std"] < 1.3
 
 
 def test_outputs_are_written(point_like_run):

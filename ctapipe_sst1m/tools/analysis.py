@@ -24,7 +24,7 @@ from ..analysis.observations import (
 )
 from ..analysis.output import observation_records, summary_lines, write_analysis
 from ..analysis.plots import plot_analysis
-from ..analysis.skymap import make_sky_maps, sky_map_summary
+from ..analysis.skymap import ACCEPTANCES, make_sky_maps, sky_map_summary
 from ..analysis.spectrum import (
     SPECTRAL_MODELS,
     energy_axes,
@@ -200,6 +200,16 @@ class AnalysisTool(Tool):
     correlation_radius_deg = Float(
         default_value=0.1,
         help="Radius within which the counts of a map pixel are summed (deg).",
+    ).tag(config=True)
+    map_acceptance = CaselessStrEnum(
+        ACCEPTANCES,
+        default_value="auto",
+        help=(
+            "Shape of the acceptance of the ring background across the field: the"
+            " background IRF, the gamma exposure summed over true energy, or (auto) the"
+            " background IRF if it predicts counts in every pixel within offset_max_deg"
+            " of the pointings, else the exposure (few simulated protons)."
+        ),
     ).tag(config=True)
 
     aliases = {
@@ -400,6 +410,7 @@ class AnalysisTool(Tool):
             ring_width=self.ring_width_deg * u.deg,
             exclusion_radius=self.exclusion_radius_deg * u.deg,
             correlation_radius=self.correlation_radius_deg * u.deg,
+            acceptance=self.map_acceptance,
         )
         self.sky_map_results = {
             "made": True,
