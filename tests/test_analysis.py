@@ -278,6 +278,19 @@ def full_enclosure_run(source_stores, tmp_path_factory):
     )
 
 
+def assert_map_finds_the_source(sky_map):
+    """The map's peak at the target, > 10 σ, and a null distribution elsewhere."""
+    peak = SkyCoord(
+        sky_map["max_significance_ra_deg"],
+        sky_map["max_significance_dec_deg"],
+        unit="deg",
+    )
+    assert peak.separation(TARGET) < 0.05 * u.deg
+    assert sky_map["significance_at_target"] > 10
+    assert abs(sky_map["off_significance_mean"]) < 0.3
+    assert 0.8 < sky_map["off_significance_std"] < 1.3
+
+
 def within(parameter, expected, n_sigma=3):
     """Whether a fitted parameter of the results is within n σ of the expected value."""
     return abs(parameter["value"] - expected) < n_sigma * parameter["error"]
@@ -314,15 +327,7 @@ def test_point_like_analysis_recovers_the_source(point_like_run):
     assert np.all(np.abs(table["sqrt_ts"][-3:]) < 3)
     sky_map = results["sky_map"]
     assert sky_map["made"]
-    peak = SkyCoord(
-        sky_map["max_significance_ra_deg"],
-        sky_map["max_significance_dec_deg"],
-        unit="deg",
-    )
-    assert peak.separation(TARGET) < 0.05 * u.deg
-    assert sky_map["significance_at_target"] > 10
-    assert abs(sky_map["off_significance_mean"]) < 0.3
-    assert 0.8 < sky_map["off_significance_std"] < 1.3
+    assert_map_finds_the_source(sky_map)
     assert sky_map["acceptance"] == "background-irf"
     assert sky_map["pixels_without_background"] == 0
 
@@ -344,15 +349,7 @@ def test_sky_maps_without_background_counts(source_stores, tmp_path):
     sky_map = results["sky_map"]
     assert sky_map["acceptance"] == "exposure"
     assert sky_map["pixels_without_background"] == 0
-    peak = SkyCoord(
-        sky_map["max_significance_ra_deg"],
-        sky_map["max_significance_dec_deg"],
-        unit="deg",
-    )
-    assert peak.separation(TARGET) < 0.05 * u.deg
-    assert sky_map["significance_at_target"] > 10
-    assert abs(sky_map["off_significance_mean"]) < 0.3
-    assert 0.8 < sky_map["off_significance_std"] < 1.3
+    assert_map_finds_the_source(sky_map)
 
 
 def test_outputs_are_written(point_like_run):
