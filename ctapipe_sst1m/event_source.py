@@ -244,7 +244,7 @@ class SST1MEventSource(EventSource):
         first_header = self.headers[self.file_paths[0]]
         self.target = self._find_target(first_header)
         self.event_counts = Counter()
-        self._first_event = self._peek_first_event()
+        self._first_event = _peek_first_event_of(self.file_paths[0])
         #: event ids are SWAT array event numbers (decided on the first event)
         self.uses_swat = self._first_event["array_event_number"] > 0
         self.camera_clock_is_tai = self._decide_clock_scale(first_header)
@@ -355,9 +355,6 @@ class SST1MEventSource(EventSource):
                 path,
             )
         return keyword_target
-
-    def _peek_first_event(self):
-        return _peek_first_event_of(self.file_paths[0])
 
     def _decide_clock_scale(self, header):
         if self.camera_clock_scale != "auto":

@@ -6,7 +6,7 @@ Needs full-enclosure IRFs with a background model (BKG HDU): one
 background, `SafeMaskMaker` ``offset-max``, which also leaves out the bins where the
 background is zero), stacked and summed over energy; the `RingBackgroundMaker` estimates
 the OFF counts in a ring around every pixel, away from an exclusion circle around the
-target (its acceptance from the background IRF), and
+target, weighted by an acceptance (below), and
 `ExcessMapEstimator` correlates the counts within a radius and gives the excess and the
 Li & Ma significance (``sqrt_ts``) of every pixel.
 

@@ -35,8 +35,8 @@ def nsb_voltage_drop(pedestal_r1, tel_id, dc_to_pe, tolerance=1e-9):
     with the gain the drop leaves: ``adc = round(baseline + r1 · dc_to_pe · f)``,
     ``f = voltage_drop_factor(σ²)`` with σ the median over pixels of the per-event
     standard deviation of the samples, averaged over events (what
-    `~ctapipe_sst1m.calibration.nsb.NsbCalibrator` computes). Solved by fixed-point
-    by Brent's method.
+    `~ctapipe_sst1m.calibration.nsb.NsbCalibrator` computes): a fixed point, found as
+    the root of f − drop(f) by Brent's method.
 
     Parameters
     ----------
