@@ -497,6 +497,15 @@ def test_bad_inputs_are_refused(source_stores, tmp_path):
     )
     assert result.returncode == 2
     assert "give both --target-ra and --target-dec" in result.stderr
+    result, _ = run_analysis(
+        output_dir,
+        "--datastore",
+        source_stores["full"],
+        "--AnalysisTool.map_acceptance=flat",
+    )
+    assert result.returncode != 0
+    assert "map_acceptance" in result.stderr
+    assert "flat" in result.stderr
     assert not output_dir.exists()
 
 
